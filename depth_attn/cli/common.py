@@ -1,0 +1,62 @@
+"""Arguments shared by the commands that run a network, and the one way to turn them into a
+DepthEstimator."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Optional, Tuple
+
+from depth_attn.models.registry import NETWORKS, PLACEMENTS, SIZES, VARIANTS
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def parse_hw(text: str) -> Tuple[int, int]:
+    """'192x636' -> (192, 636) (height x width)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 192x636, got {text!r}") from None
+    if h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError("height and width must be positive")
+    return h, w
+
+
+def add_model_args(parser: argparse.ArgumentParser, weights_default: Optional[str] = None) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--network", choices=NETWORKS, default="meter", help="depth network (default: meter)")
+    group.add_argument("--size", choices=SIZES, default="tiny", help="network size (default: tiny)")
+    group.add_argument("--variant", choices=VARIANTS, default="base", help="attention variant (default: base)")
+    group.add_argument("--placement", choices=PLACEMENTS, default="full", help="where the variant goes (default: full)")
+    group.add_argument(
+        "--weights",
+        default=weights_default,
+        help="a known checkpoint name (see `depth-attn weights list`) or a .pth file; omit for an untrained network"
+        + (f" (default: {weights_default})" if weights_default else ""),
+    )
+    group.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"), default="torch",
+                       help="what runs the network (default: torch)")
+    group.add_argument("--precision", choices=PRECISIONS, default="fp32", help="numeric precision (default: fp32)")
+    group.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:0 (default: cpu)")
+    group.add_argument("--input-size", type=parse_hw, default=None, metavar="HxW",
+                       help="network input size, e.g. 192x636 (default: the checkpoint's, else the study's KITTI size)")
+    group.add_argument("--max-depth", type=float, default=None, help="clamp depth to this many metres")
+
+
+def estimator_from_args(args: argparse.Namespace):
+    from depth_attn.inference import DepthEstimator, EstimatorConfig
+
+    return DepthEstimator(
+        EstimatorConfig(
+            network=args.network,
+            size=args.size,
+            variant=args.variant,
+            placement=args.placement,
+            weights=args.weights,
+            backend=args.backend,
+            precision=args.precision,
+            device=args.device,
+            input_hw=args.input_size,
+            max_depth=args.max_depth,
+        )
+    )

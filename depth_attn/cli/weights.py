@@ -1,0 +1,52 @@
+"""`depth-attn weights`: list, fetch and import checkpoints into the checksummed cache."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "weights",
+        help="list, fetch or import checkpoints",
+        description="Manage checkpoints in the cache ($DEPTH_ATTN_HOME/weights, default "
+        "~/.cache/depth_attn/weights). Known checkpoints are checked against their sha256; a file that "
+        "does not match is refused and nothing is left in the cache.",
+    )
+    sub = p.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
+    sub.add_parser("list", help="known checkpoints and where they are on this machine").set_defaults(func=run_list)
+    f = sub.add_parser("fetch", help="download a known checkpoint (progress bar, checksum check)")
+    f.add_argument("name", help="known checkpoint name, e.g. meter-xxs-kitti")
+    f.add_argument("--url", default=None, help="download from this URL instead of the upstream one (a mirror)")
+    f.set_defaults(func=run_fetch)
+    i = sub.add_parser("import", help="take a local file as a known checkpoint (checksum check)")
+    i.add_argument("name", help="known checkpoint name, e.g. meter-xxs-kitti")
+    i.add_argument("path", type=Path, help="the checkpoint file")
+    i.set_defaults(func=run_import)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from depth_attn.weights import listing
+
+    rows = listing()
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(row[c].ljust(widths[c]) for c in columns))
+    return 0
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    from depth_attn.weights import fetch
+
+    print(f"{args.name} -> {fetch(args.name, url=args.url)}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from depth_attn.weights import import_file
+
+    print(f"{args.name} -> {import_file(args.name, args.path)}")
+    return 0

@@ -1,0 +1,138 @@
+"""DepthEstimator: RGB uint8 at camera resolution in, float32 metres at camera resolution out."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import cv2
+import numpy as np
+from torch import nn
+
+from depth_attn import weights as weights_mod
+from depth_attn.geometry import Intrinsics
+from depth_attn.inference.backends import Backend, create_backend
+from depth_attn.models import build_model, validate_config
+from depth_attn.models.registry import ModelConfig, load_weights
+
+# Network input (H, W) when neither the config nor the checkpoint says: the study's KITTI sizes.
+DEFAULT_INPUT_HW = {"meter": (192, 636), "pixelformer": (352, 1216), "newcrfs": (352, 1216)}
+# METER's KITTI checkpoints answer in decimetres; the Swin-based networks in metres.
+DEFAULT_TO_METRES = {"meter": 0.1, "pixelformer": 1.0, "newcrfs": 1.0}
+
+
+@dataclass
+class EstimatorConfig:
+    network: str = "meter"
+    size: str = "tiny"
+    variant: str = "base"
+    placement: str = "full"
+    weights: Optional[str] = None  # a known checkpoint name or a file; None = untrained
+    backend: str = "torch"
+    precision: str = "fp32"
+    device: str = "cpu"
+    input_hw: Optional[Tuple[int, int]] = None
+    min_depth: float = 1e-3
+    max_depth: Optional[float] = None
+    to_metres: Optional[float] = None
+    backend_options: Dict[str, object] = field(default_factory=dict)
+
+    @property
+    def model(self) -> ModelConfig:
+        return validate_config(self.network, self.size, self.variant, self.placement)
+
+
+@dataclass
+class Timing:
+    preprocess_ms: float = 0.0
+    network_ms: float = 0.0
+    postprocess_ms: float = 0.0
+
+    @property
+    def total_ms(self) -> float:
+        return self.preprocess_ms + self.network_ms + self.postprocess_ms
+
+
+class DepthEstimator:
+    def __init__(self, config: EstimatorConfig) -> None:
+        self.config = config
+        self.model_config = config.model
+        self.checkpoint: Optional[weights_mod.CheckpointInfo] = None
+        self.weights_path: Optional[Path] = None
+        if config.weights:
+            self.weights_path, self.checkpoint = weights_mod.resolve(config.weights)
+            self._check_checkpoint_matches()
+        ckpt = self.checkpoint
+        self.input_hw: Tuple[int, int] = tuple(  # type: ignore[assignment]
+            config.input_hw or (ckpt.input_hw if ckpt else DEFAULT_INPUT_HW[config.network])
+        )
+        self.to_metres = config.to_metres or (ckpt.to_metres if ckpt else DEFAULT_TO_METRES[config.network])
+        self.max_depth = config.max_depth or (ckpt.max_depth_m if ckpt else 80.0)
+        self.min_depth = config.min_depth
+        self.load_report: Dict[str, list] = {}
+        self.backend: Backend = create_backend(config.backend, self._build_torch_model, self._backend_options())
+        self.last_timing = Timing()
+
+    def _check_checkpoint_matches(self) -> None:
+        ckpt = self.checkpoint
+        if ckpt and (ckpt.network, ckpt.size) != (self.config.network, self.config.size):
+            raise weights_mod.WeightsError(
+                f"weights {ckpt.name} are for {ckpt.network}/{ckpt.size}, not {self.config.network}/{self.config.size}"
+            )
+
+    def _backend_options(self) -> Dict[str, object]:
+        options: Dict[str, object] = {"device": self.config.device, "precision": self.config.precision}
+        options.update(self.config.backend_options)
+        return options
+
+    def _build_torch_model(self) -> nn.Module:
+        mc = self.model_config
+        model = build_model(mc.network, mc.size, mc.variant, mc.placement, max_depth=self.config.max_depth)
+        if self.weights_path is not None:
+            state = weights_mod.load_state_dict(self.weights_path)
+            self.load_report = load_weights(model, state, mc)
+        return model.eval()
+
+    def describe(self) -> Dict[str, object]:
+        info: Dict[str, object] = {"model": self.model_config.name, "weights": self.config.weights or "untrained"}
+        info.update(asdict(self.model_config))
+        info["input_hw"] = list(self.input_hw)
+        info.update(self.backend.describe())
+        info["precision"] = self.config.precision
+        return info
+
+    def network_intrinsics(self, camera: Intrinsics, camera_wh: Tuple[int, int]) -> Intrinsics:
+        """The intrinsics of the network's input image (the camera image resized to it)."""
+        return camera.resized(camera_wh, (self.input_hw[1], self.input_hw[0]))
+
+    def preprocess(self, rgb: np.ndarray) -> np.ndarray:
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}")
+        if rgb.shape[0] < 2 or rgb.shape[1] < 2:
+            raise ValueError(f"image too small: {rgb.shape[1]}x{rgb.shape[0]}")
+        h, w = self.input_hw
+        resized = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
+        batch = resized.transpose(2, 0, 1)[None].astype(np.float32)
+        batch *= np.float32(1.0 / 255.0)
+        return batch
+
+    def postprocess(self, raw: np.ndarray, camera_hw: Tuple[int, int]) -> np.ndarray:
+        depth = raw.reshape(raw.shape[-2], raw.shape[-1]).astype(np.float32, copy=False)
+        depth = cv2.resize(depth, (camera_hw[1], camera_hw[0]), interpolation=cv2.INTER_LINEAR)
+        depth *= np.float32(self.to_metres)
+        np.clip(depth, self.min_depth, self.max_depth, out=depth)
+        return depth
+
+    def estimate(self, rgb: np.ndarray) -> np.ndarray:
+        """Metric depth (float32, metres, HxW of ``rgb``); ``last_timing`` holds the breakdown."""
+        t0 = time.perf_counter()
+        batch = self.preprocess(rgb)
+        t1 = time.perf_counter()
+        raw = self.backend.run(batch)
+        t2 = time.perf_counter()
+        depth = self.postprocess(raw, rgb.shape[:2])
+        t3 = time.perf_counter()
+        self.last_timing = Timing((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+        return depth

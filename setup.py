@@ -1,0 +1,34 @@
+"""ament_python package setup: `colcon build` in a ROS 2 workspace, or `pip install -e .`."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "depth_attn"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        (f"share/{PACKAGE}/models", ["models/README.md"]),
+    ],
+    install_requires=["setuptools"],
+    python_requires=">=3.10",
+    zip_safe=False,
+    maintainer="depth_attn maintainers",
+    maintainer_email="maintainers@depth-attn.invalid",
+    description="Efficient-attention monocular metric depth for ROS 2",
+    license="MIT",
+    entry_points={
+        "console_scripts": [
+            "depth-attn = depth_attn.cli:main",
+            "depth_node = depth_attn.ros.depth_node:main",
+            "eval_node = depth_attn.ros.eval_node:main",
+        ],
+    },
+)

@@ -1,0 +1,35 @@
+"""Shared fixtures: the real frames and checkpoints in ../shared (or $DEPTH_ATTN_SHARED)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from depth_attn.paths import data_dir, shared_dir
+
+KITTI_FRAMES = ("0000000005", "0000000050", "0000000100")
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    path = shared_dir()
+    if not path.is_dir():
+        pytest.fail(f"the shared folder is missing: {path} (set DEPTH_ATTN_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def kitti_annotated(shared) -> Path:
+    return data_dir() / "kitti" / "annotated"
+
+
+@pytest.fixture(scope="session")
+def kitti_checkpoint(shared) -> Path:
+    return shared / "weights" / "meter" / "meter_xxs_kitti.pth"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own empty cache home, so nothing leaks between tests or from the user."""
+    monkeypatch.setenv("DEPTH_ATTN_HOME", str(tmp_path_factory.mktemp("depth_attn_home")))
