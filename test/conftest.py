@@ -33,3 +33,12 @@ def kitti_checkpoint(shared) -> Path:
 def isolated_home(tmp_path_factory, monkeypatch):
     """Every test gets its own empty cache home, so nothing leaks between tests or from the user."""
     monkeypatch.setenv("DEPTH_ATTN_HOME", str(tmp_path_factory.mktemp("depth_attn_home")))
+
+
+def pytest_configure(config) -> None:
+    """ROS 2 tests of parallel runs must not hear each other: a random DDS domain, localhost only."""
+    import os
+    import random
+
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")

@@ -11,6 +11,7 @@ from typing import List, Optional
 
 # (subcommand module) in the order `--help` lists them.
 COMMAND_MODULES = (
+    "demo",
     "predict",
     "weights",
     "zoo",
