@@ -1,0 +1,67 @@
+"""The repository is a ROS 2 ament_python package: package.xml, and a real `colcon build`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from depth_attn.paths import REPO_ROOT
+
+REQUIRED_EXEC_DEPENDS = {
+    "rclpy", "sensor_msgs", "std_msgs", "geometry_msgs", "diagnostic_msgs", "launch", "launch_ros",
+    "python3-numpy", "python3-opencv",
+}
+EXECUTABLES = {"depth-attn", "depth_node", "eval_node"}
+
+
+def test_package_xml_is_format_3_ament_python_with_exec_depends():
+    root = ET.parse(REPO_ROOT / "package.xml").getroot()
+    assert root.tag == "package" and root.get("format") == "3"
+    assert root.findtext("name") == "depth_attn"
+    assert REQUIRED_EXEC_DEPENDS <= {e.text for e in root.findall("exec_depend")}
+    assert root.find("export/build_type").text == "ament_python"
+    assert (REPO_ROOT / "resource" / "depth_attn").is_file()
+
+
+def _colcon() -> str:
+    colcon = shutil.which("colcon") or str(Path(sys.executable).parent / "colcon")
+    if not Path(colcon).exists():
+        pytest.fail("colcon is not installed: run `make setup` (colcon-common-extensions is in requirements/ros.txt)")
+    return colcon
+
+
+@pytest.fixture(scope="module")
+def colcon_install(tmp_path_factory) -> Path:
+    ws = tmp_path_factory.mktemp("colcon_ws")
+    src = ws / "src"
+    src.mkdir()
+    (src / "depth_attn").symlink_to(REPO_ROOT, target_is_directory=True)
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    result = subprocess.run(
+        [_colcon(), "build", "--base-paths", "src", "--build-base", "build", "--install-base", "install",
+         "--event-handlers", "console_direct-"],
+        cwd=ws, capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return ws / "install" / "depth_attn"
+
+
+def test_colcon_build_installs_share_and_executables(colcon_install):
+    share = colcon_install / "share" / "depth_attn"
+    assert (share / "package.xml").is_file()
+    assert (colcon_install / "share" / "ament_index" / "resource_index" / "packages" / "depth_attn").is_file()
+    assert (share / "models" / "README.md").is_file()
+    for folder, patterns in (("launch", ("*.launch.py",)), ("config", ("*.yaml", "*.rviz"))):
+        expected = {p.name for pattern in patterns for p in (REPO_ROOT / folder).glob(pattern)}
+        installed = {p.name for p in (share / folder).glob("*")} if (share / folder).exists() else set()
+        assert expected == installed, f"{folder}: {expected ^ installed}"
+    lib = colcon_install / "lib" / "depth_attn"
+    assert EXECUTABLES <= {p.name for p in lib.iterdir() if os.access(p, os.X_OK)}
+    site = next((colcon_install / "lib").glob("python3*/site-packages"))
+    assert any(site.glob("depth_attn*")), "the Python package is not installed"
