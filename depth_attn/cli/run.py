@@ -1,0 +1,48 @@
+"""`depth-attn run`: the ROS 2 node graph in one process, without `ros2 launch`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run the ROS 2 nodes (depth node, player, evaluator) in one process, without ros2 launch",
+        description="Start the nodes of a config file in one process over rclpy's MultiThreadedExecutor, "
+        "with the same parameters `ros2 launch` would give them: the config is an ordinary ROS 2 params "
+        "file (`<node>: ros__parameters: {...}`) whose `depth_attn_run` section lists the nodes and the "
+        "remappings. Runs until every node with a job (a player, an evaluator) has finished, or until "
+        "Ctrl-C for a camera. Needs rclpy (a sourced ROS 2 install, or the PyPI wheels of `make setup`).",
+        epilog="examples:\n"
+        "  depth-attn run --config config/desktop.yaml\n"
+        "  depth-attn run --config config/desktop.yaml --set depth_node.backend=onnxruntime "
+        "--set publish_cloud=false\n"
+        "  depth-attn run --config config/desktop.yaml --remap depth_node:image:=/camera/color/image_raw\n"
+        "  depth-attn run --config config/kitti_eval.yaml --duration 120",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", type=Path, required=True, help="ROS 2 params YAML (e.g. config/desktop.yaml)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="[NODE.]PARAM=VALUE",
+                   help="override a parameter (repeatable); VALUE is YAML: 80.0 is a double, true a bool")
+    p.add_argument("--remap", dest="remaps", action="append", default=[], metavar="[NODE:]FROM:=TO",
+                   help="an extra rcl remapping rule (repeatable), e.g. depth_node:image:=/camera/image_raw")
+    p.add_argument("--node", dest="nodes", action="append", default=None, metavar="NAME",
+                   help="run only these nodes (repeatable) instead of the config's depth_attn_run.nodes")
+    p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                   help="stop after this many seconds (default: run until finished or Ctrl-C)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from depth_attn.ros.graph import GraphError, make_spec, run_graph
+
+    try:
+        spec = make_spec(args.config, args.sets, args.nodes, args.remaps)
+        return run_graph(spec, duration=args.duration)
+    except GraphError as exc:
+        print(f"depth-attn run: error: {exc}", file=sys.stderr)
+        return 1

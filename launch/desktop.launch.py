@@ -1,0 +1,77 @@
+"""depth_node on a PC: ONNX Runtime (or PyTorch) on the CPU or a desktop GPU.
+
+    ros2 launch depth_attn desktop.launch.py
+    ros2 launch depth_attn desktop.launch.py backend:=torch device:=cuda image:=/camera/color/image_raw rviz:=true
+
+The parameters come from ``params_file`` (default: the package's config/desktop.yaml); the
+arguments below override it. Outputs: /depth (32FC1 metres), /depth/camera_info, /points,
+/depth/color, /diagnostics. Without a ROS install: `depth-attn run --config config/desktop.yaml`.
+"""
+
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
+
+ARGUMENTS = (
+    ("variant", "base", "attention variant: base | meta | pyra | moh"),
+    ("network", "meter", "depth network: meter | pixelformer | newcrfs"),
+    ("size", "tiny", "network size: tiny | base | large"),
+    ("placement", "full", "where the variant goes: full | encoder | decoder"),
+    ("backend", "onnxruntime", "what runs the network: onnxruntime | torch"),
+    ("precision", "fp32", "numeric precision: fp32 | fp16 (GPU only)"),
+    ("device", "cpu", "cpu, cuda or cuda:N"),
+    ("weights", "meter-xxs-kitti", "checkpoint name (depth-attn weights list) or a .pth file"),
+    ("image_transport", "raw", "raw (sensor_msgs/Image on IMAGE) or compressed (IMAGE/compressed)"),
+    ("image", "/camera/image_raw", "camera image topic (rectified)"),
+    ("camera_info", "/camera/camera_info", "camera info topic"),
+    ("camera_frame", "camera_optical_frame", "the camera's optical frame: RViz's fixed frame"),
+    ("rviz", "false", "start RViz with config/depth_attn.rviz"),
+)
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = FindPackageShare("depth_attn")
+    arguments = [DeclareLaunchArgument(name, default_value=default, description=text)
+                 for name, default, text in ARGUMENTS]
+    arguments.append(DeclareLaunchArgument(
+        "params_file", default_value=PathJoinSubstitution([share, "config", "desktop.yaml"]),
+        description="ROS 2 params file for depth_node"))
+    image = LaunchConfiguration("image")
+    depth_node = Node(
+        package="depth_attn",
+        executable="depth_node",
+        name="depth_node",
+        output="screen",
+        parameters=[
+            LaunchConfiguration("params_file"),
+            {
+                "variant": LaunchConfiguration("variant"),
+                "network": LaunchConfiguration("network"),
+                "size": LaunchConfiguration("size"),
+                "placement": LaunchConfiguration("placement"),
+                "backend": LaunchConfiguration("backend"),
+                "precision": LaunchConfiguration("precision"),
+                "device": LaunchConfiguration("device"),
+                "weights": LaunchConfiguration("weights"),
+                "image_transport": LaunchConfiguration("image_transport"),
+            },
+        ],
+        remappings=[
+            ("image", image),
+            ("image/compressed", [image, "/compressed"]),
+            ("camera_info", LaunchConfiguration("camera_info")),
+        ],
+    )
+    rviz = Node(
+        package="rviz2",
+        executable="rviz2",
+        name="rviz2",
+        arguments=["-d", PathJoinSubstitution([share, "config", "depth_attn.rviz"]),
+                   "-f", LaunchConfiguration("camera_frame")],
+        condition=IfCondition(LaunchConfiguration("rviz")),
+    )
+    return LaunchDescription(arguments + [depth_node, rviz])

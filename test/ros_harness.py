@@ -1,0 +1,103 @@
+"""Shared helpers for the ROS 2 tests: a private rclpy context, an executor spinning in a thread,
+and a probe node that publishes camera frames (sensor-data QoS, best effort) and records what comes
+back on reliable (default QoS) subscriptions."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import defaultdict
+from typing import Callable, Dict, List
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+class RosSession:
+    """A private context with a MultiThreadedExecutor spinning in a background thread."""
+
+    def __init__(self) -> None:
+        self.context = Context()
+        rclpy.init(args=[], context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        self.nodes: List[Node] = []
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._stop = threading.Event()
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._stop.is_set() and self.context.ok():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def add(self, node: Node) -> Node:
+        self.nodes.append(node)
+        self.executor.add_node(node)
+        return node
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+        for node in reversed(self.nodes):
+            close = getattr(node, "close", None)
+            if callable(close):
+                close()
+            self.executor.remove_node(node)
+            node.destroy_node()
+        self.executor.shutdown()
+        rclpy.shutdown(context=self.context)
+
+
+class Probe(Node):
+    """Publishes to and listens to one namespace's topics."""
+
+    def __init__(self, context: Context, namespace: str) -> None:
+        super().__init__(unique("probe"), namespace=namespace, context=context)
+        self.received: Dict[str, list] = defaultdict(list)
+        self.lock = threading.Condition()
+        self.publishers_: Dict[str, object] = {}
+
+    def publisher(self, msg_type, topic: str, qos=qos_profile_sensor_data):
+        if topic not in self.publishers_:
+            self.publishers_[topic] = self.create_publisher(msg_type, topic, qos)
+        return self.publishers_[topic]
+
+    def listen(self, msg_type, topic: str, qos=10) -> None:
+        def record(msg, topic=topic):
+            with self.lock:
+                self.received[topic].append(msg)
+                self.lock.notify_all()
+
+        self.create_subscription(msg_type, topic, record, qos)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+        with self.lock:
+            return self.lock.wait_for(predicate, timeout)
+
+    def find(self, topic: str, stamp_ns: int):
+        from depth_attn.ros.convert import stamp_to_ns
+
+        for msg in self.received[topic]:
+            if stamp_to_ns(msg.header.stamp) == stamp_ns:
+                return msg
+        return None
+
+    def wait_stamp(self, topic: str, stamp_ns: int, timeout: float = 30.0):
+        self.wait_for(lambda: self.find(topic, stamp_ns) is not None, timeout)
+        return self.find(topic, stamp_ns)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, period: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(period)
+    return predicate()

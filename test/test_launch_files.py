@@ -1,0 +1,285 @@
+"""The launch and config files, checked without `launch` (absent in CI): they parse, every launch
+argument reaches a declared parameter or a remapping, every executable is a console script of the
+package, every config file named is installed, and the params files are what rcl and the nodes accept.
+(A colcon build of the package is tested separately.)"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import os
+import re
+import runpy
+from pathlib import Path
+from typing import Dict, List, Optional, Set, Tuple
+
+import pytest
+import yaml
+
+from depth_attn.paths import REPO_ROOT
+
+MY_LAUNCH_FILES = ("orin.launch.py", "desktop.launch.py")
+
+
+# ------------------------------------------------------------------ setup.py, read as colcon does
+
+@pytest.fixture(scope="module")
+def setup_kwargs() -> Dict:
+    import setuptools
+
+    captured: Dict = {}
+    original, cwd = setuptools.setup, os.getcwd()
+    setuptools.setup = lambda **kw: captured.update(kw)
+    try:
+        os.chdir(REPO_ROOT)
+        runpy.run_path(str(REPO_ROOT / "setup.py"), run_name="__main__")
+    finally:
+        setuptools.setup, _ = original, os.chdir(cwd)
+    return captured
+
+
+@pytest.fixture(scope="module")
+def console_scripts(setup_kwargs) -> Set[str]:
+    return {entry.split("=")[0].strip() for entry in setup_kwargs["entry_points"]["console_scripts"]}
+
+
+@pytest.fixture(scope="module")
+def installed_files(setup_kwargs) -> Dict[str, str]:
+    """repository path -> install path (under the prefix)."""
+    out = {}
+    for dest, files in setup_kwargs["data_files"]:
+        for f in files:
+            out[str(Path(f))] = f"{dest}/{Path(f).name}"
+    return out
+
+
+# ------------------------------------------------------------------ reading a launch file
+
+def _call_name(node: ast.AST) -> Optional[str]:
+    if isinstance(node, ast.Call):
+        f = node.func
+        return f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
+    return None
+
+
+class LaunchFile:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tree = ast.parse(path.read_text(), filename=str(path))
+        self.aliases: Dict[str, str] = {}  # variable -> LaunchConfiguration name
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                name = self._config_name(node.value)
+                if name:
+                    self.aliases[node.targets[0].id] = name
+
+    @staticmethod
+    def _config_name(node: ast.AST) -> Optional[str]:
+        if _call_name(node) == "LaunchConfiguration" and node.args and isinstance(node.args[0], ast.Constant):
+            return node.args[0].value
+        return None
+
+    def configs_in(self, node: ast.AST) -> Set[str]:
+        found = set()
+        for sub in ast.walk(node):
+            name = self._config_name(sub)
+            if name:
+                found.add(name)
+            if isinstance(sub, ast.Name) and sub.id in self.aliases:
+                found.add(self.aliases[sub.id])
+        return found
+
+    def arguments(self) -> Dict[str, Optional[str]]:
+        """Declared launch arguments -> default (a literal ARGUMENTS table or DeclareLaunchArgument calls)."""
+        args: Dict[str, Optional[str]] = {}
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "ARGUMENTS"
+                                                    for t in node.targets):
+                for name, default, _ in ast.literal_eval(node.value):
+                    args[name] = default
+            if _call_name(node) == "DeclareLaunchArgument" and node.args and isinstance(node.args[0], ast.Constant):
+                default = next((k.value for k in node.keywords if k.arg == "default_value"), None)
+                args[node.args[0].value] = default.value if isinstance(default, ast.Constant) else None
+        return args
+
+    def nodes(self) -> List[ast.Call]:
+        return [n for n in ast.walk(self.tree) if _call_name(n) == "Node"]
+
+    @staticmethod
+    def keyword(call: ast.Call, name: str) -> Optional[ast.AST]:
+        return next((k.value for k in call.keywords if k.arg == name), None)
+
+    def constant(self, call: ast.Call, name: str) -> Optional[str]:
+        value = self.keyword(call, name)
+        return value.value if isinstance(value, ast.Constant) else None
+
+    def strings(self) -> Set[str]:
+        return {n.value for n in ast.walk(self.tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
+def launch_files() -> List[Path]:
+    return sorted((REPO_ROOT / "launch").glob("*.launch.py"))
+
+
+@pytest.mark.parametrize("path", launch_files(), ids=lambda p: p.name)
+def test_launch_file_parses_and_names_only_real_executables(path, console_scripts):
+    launch = LaunchFile(path)
+    assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in launch.tree.body)
+    for call in launch.nodes():
+        if launch.constant(call, "package") == "depth_attn":
+            executable = launch.constant(call, "executable")
+            assert executable in console_scripts, f"{path.name}: {executable} is not a console script"
+
+
+@pytest.mark.parametrize("path", launch_files(), ids=lambda p: p.name)
+def test_config_files_named_by_launch_files_are_installed(path, installed_files):
+    named = {s for s in LaunchFile(path).strings() if re.fullmatch(r"[\w.-]+\.(yaml|rviz)", s)}
+    for name in named:
+        repo_path = f"config/{name}"
+        assert (REPO_ROOT / repo_path).is_file(), f"{path.name} names {name}, not in config/"
+        assert installed_files.get(repo_path) == f"share/depth_attn/config/{name}", f"{name} is not installed"
+    assert installed_files.get(f"launch/{path.name}") == f"share/depth_attn/launch/{path.name}"
+
+
+@pytest.mark.parametrize("name", MY_LAUNCH_FILES)
+def test_every_launch_argument_reaches_a_parameter_or_a_remapping(name):
+    from depth_attn.ros.depth_node import PARAMETERS
+
+    launch = LaunchFile(REPO_ROOT / "launch" / name)
+    declared = launch.arguments()
+    reached: Dict[str, List[Tuple[str, str]]] = {a: [] for a in declared}
+    subscribed = {"image", "image/compressed", "camera_info"}
+    for call in launch.nodes():
+        package, executable = launch.constant(call, "package"), launch.constant(call, "executable")
+        if package == "depth_attn":
+            assert executable == "depth_node"
+            for item in launch.keyword(call, "parameters").elts:
+                if isinstance(item, ast.Dict):
+                    for key, value in zip(item.keys, item.values, strict=True):
+                        assert key.value in PARAMETERS, f"{name}: {key.value} is not a depth_node parameter"
+                        for arg in launch.configs_in(value):
+                            reached[arg].append(("parameter", key.value))
+                else:
+                    for arg in launch.configs_in(item):
+                        reached[arg].append(("params_file", ""))
+            for pair in launch.keyword(call, "remappings").elts:
+                source = pair.elts[0].value
+                assert source in subscribed, f"{name}: remaps {source}, which depth_node does not use"
+                for arg in launch.configs_in(pair.elts[1]):
+                    reached[arg].append(("remapping", source))
+        elif executable == "rviz2":
+            for arg in launch.configs_in(call):
+                reached[arg].append(("rviz", ""))
+    missing = [a for a, uses in reached.items() if not uses]
+    assert not missing, f"{name}: launch arguments that reach nothing: {missing}"
+    for arg, uses in reached.items():
+        kinds = {kind for kind, _ in uses}
+        if arg not in ("params_file", "rviz", "camera_frame"):
+            assert kinds & {"parameter", "remapping"}, f"{name}: {arg} only reaches {kinds}"
+    assert {k for k, _ in reached["params_file"]} == {"params_file"}
+    # a parameter given by an argument is passed after the params file, so the argument wins
+    for item_index, item in enumerate(launch.keyword(launch.nodes()[0], "parameters").elts):
+        assert isinstance(item, ast.Dict) == (item_index > 0)
+
+
+def test_orin_launch_defaults_are_the_issues():
+    args = LaunchFile(REPO_ROOT / "launch" / "orin.launch.py").arguments()
+    expected = {"variant": "meta", "network": "meter", "size": "tiny", "backend": "tensorrt", "precision": "fp16",
+                "rviz": "false"}
+    assert {k: args[k] for k in expected} == expected
+    assert {"placement", "image", "camera_info", "params_file"} <= set(args)
+    desktop = LaunchFile(REPO_ROOT / "launch" / "desktop.launch.py").arguments()
+    assert desktop["backend"] == "onnxruntime" and desktop["image"] == args["image"]
+
+
+def test_launch_argument_values_are_valid_parameter_values():
+    from depth_attn.ros.depth_node import CHOICES
+
+    for name in MY_LAUNCH_FILES:
+        for arg, default in LaunchFile(REPO_ROOT / "launch" / name).arguments().items():
+            if arg in CHOICES:
+                assert default in CHOICES[arg], f"{name}: {arg} default {default!r}"
+
+
+# ------------------------------------------------------------------ params files
+
+def config_files() -> List[Path]:
+    return sorted((REPO_ROOT / "config").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", config_files(), ids=lambda p: p.name)
+def test_params_file_is_accepted_by_rcl(path):
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(args=["--ros-args", "--params-file", str(path)], context=context)  # rcl parses it here
+    rclpy.shutdown(context=context)
+
+
+RULE = re.compile(r"^(?:(?P<node>[A-Za-z_][\w]*):)?(?P<source>[~/A-Za-z_][\w/]*):=(?P<target>/?[\w/]+)$")
+
+
+@pytest.mark.parametrize("path", config_files(), ids=lambda p: p.name)
+def test_params_file_sections_match_the_nodes(path):
+    from depth_attn.ros.depth_node import CHOICES, PARAMETERS
+    from depth_attn.ros.graph import NODE_TYPES, RUNNER_SECTION
+
+    content = yaml.safe_load(path.read_text())
+    assert all("ros__parameters" in section for section in content.values())
+    runner = content.get(RUNNER_SECTION, {}).get("ros__parameters", {})
+    nodes = runner.get("nodes", [])
+    assert set(nodes) <= set(NODE_TYPES), f"{path.name}: unknown nodes {set(nodes) - set(NODE_TYPES)}"
+    for rule in runner.get("remappings", []):
+        match = RULE.match(rule)
+        assert match, f"{path.name}: {rule!r} is not an rcl remapping rule"
+        assert match["node"] is None or match["node"] in nodes, f"{path.name}: {rule} names a node not started"
+        if match["node"] == "depth_node":
+            assert match["source"] in ("image", "image/compressed", "camera_info")
+    params = content.get("depth_node", {}).get("ros__parameters")
+    if params is None:
+        return
+    for key, value in params.items():
+        assert key in PARAMETERS, f"{path.name}: depth_node has no parameter {key!r}"
+        default = PARAMETERS[key][0]
+        assert type(value) is type(default), f"{path.name}: {key} is {type(value).__name__}, " \
+                                             f"declared {type(default).__name__}"
+        if key in CHOICES:
+            assert value in CHOICES[key]
+        bounds = PARAMETERS[key][2]
+        if bounds:
+            assert bounds[0] <= value <= bounds[1]
+
+
+def test_desktop_and_orin_configs_set_every_parameter():
+    from depth_attn.ros.depth_node import PARAMETERS
+
+    for name, backend in (("desktop.yaml", "onnxruntime"), ("orin.yaml", "tensorrt")):
+        params = yaml.safe_load((REPO_ROOT / "config" / name).read_text())["depth_node"]["ros__parameters"]
+        assert set(params) == set(PARAMETERS), f"{name}: {set(PARAMETERS) ^ set(params)}"
+        assert params["backend"] == backend
+    orin = yaml.safe_load((REPO_ROOT / "config" / "orin.yaml").read_text())["depth_node"]["ros__parameters"]
+    assert (orin["variant"], orin["precision"], orin["device"]) == ("meta", "fp16", "cuda")
+
+
+def test_rviz_config_shows_the_node_outputs_in_the_camera_frame():
+    rviz = yaml.safe_load((REPO_ROOT / "config" / "depth_attn.rviz").read_text())
+    displays = {d["Name"]: d for d in rviz["Visualization Manager"]["Displays"]}
+    by_class: Dict[str, List[str]] = {}
+    for d in displays.values():
+        by_class.setdefault(d["Class"], []).append(d.get("Topic", {}).get("Value"))
+    launch_args = LaunchFile(REPO_ROOT / "launch" / "orin.launch.py").arguments()
+    assert sorted(by_class["rviz_default_plugins/Image"]) == sorted([launch_args["image"], "/depth/color"])
+    assert by_class["rviz_default_plugins/PointCloud2"] == ["/points"]
+    cloud = next(d for d in displays.values() if d["Class"] == "rviz_default_plugins/PointCloud2")
+    assert cloud["Color Transformer"] == "RGB8" and cloud["Topic"]["Reliability Policy"] == "Reliable"
+    camera = next(d for d in displays.values() if d.get("Topic", {}).get("Value") == launch_args["image"])
+    assert camera["Topic"]["Reliability Policy"] == "Best Effort"  # cameras publish sensor-data QoS
+    assert rviz["Visualization Manager"]["Global Options"]["Fixed Frame"] == launch_args["camera_frame"]
+
+
+def test_data_files_cover_every_launch_and_config_file(installed_files):
+    for pattern in ("launch/*.launch.py", "config/*.yaml", "config/*.rviz"):
+        for f in glob.glob(str(REPO_ROOT / pattern)):
+            rel = str(Path(f).relative_to(REPO_ROOT))
+            assert rel in installed_files, f"{rel} is not installed by setup.py"
