@@ -1,0 +1,61 @@
+"""`depth-attn sweep`: the study's accuracy/latency trade-off on a bag (sweep.csv, pareto.png, pareto.md)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from depth_attn.cli.common import parse_hw
+
+EPILOG = """examples:
+  depth-attn sweep out/drive2 --configs all --out out/sweep
+  depth-attn sweep out/drive2 --configs meter-tiny-base,meter-tiny-pyra,meter-tiny-moh --max-frames 20
+  depth-attn sweep out/drive2 --configs my_configs.txt     # one network-size-variant[-placement] per line
+
+Configurations with trained weights on this machine (`depth-attn weights list`) are evaluated; the others
+are timed only and marked untrained. Per-configuration CSVs and summaries go to OUT/configs/<config>/."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from depth_attn.cli.eval import add_eval_args
+
+    p = subparsers.add_parser(
+        "sweep",
+        help="accuracy/latency sweep over model configurations, with a Pareto plot",
+        description="Run offline evaluation over model configurations on one bag and write sweep.csv, "
+        "pareto.png (RMSE against p50 latency, frontier drawn, points labelled network/size/variant/placement) "
+        "and pareto.md.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("bag", type=Path, help="the bag folder (or its .mcap / .db3 file)")
+    p.add_argument("--configs", default="all",
+                   help="'all' (every registry configuration), a file with one name per line, or comma-separated "
+                   "names (default: all)")
+    p.add_argument("--out", type=Path, default=Path("out/sweep"), help="output folder (default: out/sweep)")
+    p.add_argument("--dataset", default="kitti", help="which checkpoints count as trained (default: kitti)")
+    p.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"), default="torch",
+                   help="what runs the networks (default: torch)")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--input-size", type=parse_hw, default=None, metavar="HxW",
+                   help="network input size for every configuration (default: each checkpoint's, else the study's)")
+    p.add_argument("--timing-runs", type=int, default=10,
+                   help="timed runs per configuration, cycling over the frames (default: 10)")
+    add_eval_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from depth_attn.cli.eval import settings_from_args
+    from depth_attn.evaluation.sweep import parse_configs, run_sweep
+
+    configs = parse_configs(args.configs)
+    rows = run_sweep(args.bag, configs, args.out, settings_from_args(args), dataset=args.dataset,
+                     backend=args.backend, device=args.device, input_hw=args.input_size,
+                     timing_runs=args.timing_runs)
+    print((args.out / "pareto.md").read_text())
+    trained = sum(r.trained for r in rows)
+    print(f"{len(rows)} configurations ({trained} trained, {len(rows) - trained} timed only)")
+    for name in ("sweep.csv", "pareto.png", "pareto.md"):
+        print(f"{name:11} {(args.out / name).resolve()}")
+    return 0

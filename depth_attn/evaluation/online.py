@@ -1,0 +1,145 @@
+"""The eval node's logic without ROS: pair predicted depth with ground truth by exact stamp, score
+each pair, log it (one flushed CSV row), and summarise at the end.
+
+The ``frame`` column is the ordinal of the ground-truth message (0, 1, 2, ... in arrival order), the
+same numbering offline evaluation uses, so the two CSVs compare row by row."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+
+from depth_attn.evaluation.records import (
+    CSV_NAME,
+    PLOT_NAME,
+    SUMMARY_NAME,
+    CsvLog,
+    frame_row,
+    plot_frames,
+    summarize,
+    write_summary,
+)
+
+
+@dataclass
+class PendingDepth:
+    depth: np.ndarray
+    received_ns: int  # wall clock when the depth arrived
+
+
+class OnlineEvaluator:
+    """Feed it ``add_depth`` / ``add_ground_truth`` in any order; each completed pair becomes a row.
+
+    ``pending_limit`` bounds the unpaired messages kept per side (a depth for a frame without ground
+    truth is never paired; the oldest is forgotten first)."""
+
+    def __init__(self, out_dir: Path, crop: str = "none", min_depth: float = 1e-3, max_depth: float = 80.0,
+                 pending_limit: int = 64) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.crop, self.min_depth, self.max_depth = crop, min_depth, max_depth
+        self.log = CsvLog(self.out_dir / CSV_NAME)
+        self._depth: OrderedDict[int, PendingDepth] = OrderedDict()
+        self._gt: OrderedDict[int, Tuple[int, np.ndarray]] = OrderedDict()
+        self._limit = pending_limit
+        self.gt_received = 0
+        self.depth_received = 0
+        self.depth_unpaired_dropped = 0
+        self.network_ms: Optional[float] = None  # the depth node's latest network time (diagnostics)
+        self.node_info: Dict[str, str] = {}
+        self.first_received_ns: Optional[int] = None
+        self.last_received_ns: Optional[int] = None
+        self.last_activity = time.monotonic()
+        self.summary: Optional[Dict[str, object]] = None
+
+    @property
+    def rows(self) -> List[Dict[str, object]]:
+        return self.log.rows
+
+    def update_diagnostics(self, values: Mapping[str, str]) -> None:
+        """Key/values of the depth node's DiagnosticStatus (network_ms_p50, model, backend, ...)."""
+        self.node_info.update(values)
+        try:
+            self.network_ms = float(values["network_ms_p50"])
+        except (KeyError, ValueError):
+            pass
+
+    def add_depth(self, stamp_ns: int, depth: np.ndarray, received_ns: int) -> Optional[Dict[str, object]]:
+        self.depth_received += 1
+        self.last_activity = time.monotonic()
+        if stamp_ns in self._gt:
+            ordinal, gt = self._gt.pop(stamp_ns)
+            return self._score(ordinal, stamp_ns, depth, gt, received_ns)
+        self._depth[stamp_ns] = PendingDepth(depth, received_ns)
+        while len(self._depth) > self._limit:
+            self._depth.popitem(last=False)
+            self.depth_unpaired_dropped += 1
+        return None
+
+    def add_ground_truth(self, stamp_ns: int, gt: np.ndarray) -> Optional[Dict[str, object]]:
+        ordinal = self.gt_received
+        self.gt_received += 1
+        self.last_activity = time.monotonic()
+        pending = self._depth.pop(stamp_ns, None)
+        if pending is not None:
+            return self._score(ordinal, stamp_ns, pending.depth, gt, pending.received_ns)
+        self._gt[stamp_ns] = (ordinal, gt)
+        while len(self._gt) > self._limit:
+            self._gt.popitem(last=False)
+        return None
+
+    def _score(self, ordinal: int, stamp_ns: int, depth: np.ndarray, gt: np.ndarray, received_ns: int):
+        if depth.shape != gt.shape:
+            raise ValueError(f"depth {depth.shape[1]}x{depth.shape[0]} and ground truth {gt.shape[1]}x{gt.shape[0]} "
+                             f"of stamp {stamp_ns} differ in size")
+        latency_ms = (received_ns - stamp_ns) / 1e6
+        row = frame_row(ordinal, stamp_ns, depth, gt, latency_ms, self.network_ms, self.crop, self.min_depth,
+                        self.max_depth)
+        self.log.append(row)
+        if self.first_received_ns is None:
+            self.first_received_ns = received_ns
+        self.last_received_ns = received_ns
+        return row
+
+    def finish(self, frames_expected: int = 0, model: Optional[Mapping[str, object]] = None, source: str = "",
+               error: Optional[str] = None) -> Dict[str, object]:
+        """Close the CSV, write summary.json and frames.png; idempotent (the first call wins)."""
+        if self.summary is not None:
+            return self.summary
+        self.log.close()
+        rows = self.rows
+        expected = max(int(frames_expected), self.gt_received, len(rows))
+        duration = None
+        if len(rows) >= 2 and self.first_received_ns is not None and self.last_received_ns is not None:
+            # (n - 1) intervals between n arrivals, scaled so that summarize's n / duration is the rate
+            span = (self.last_received_ns - self.first_received_ns) / 1e9
+            duration = span * len(rows) / (len(rows) - 1) if span > 0 else None
+        info = dict(model or {})
+        for key in ("model", "weights", "backend", "precision", "input_hw"):
+            if key in self.node_info and key not in info:
+                info[key] = self.node_info[key]
+        summary = summarize(rows, mode="online", model=info, frames_expected=expected, duration_s=duration,
+                            crop=self.crop, min_depth=self.min_depth, max_depth=self.max_depth, source=source,
+                            error=error)
+        node_network = {q: self.node_info.get(f"network_ms_{q}") for q in ("p50", "p90", "p99")}
+        if all(v is not None for v in node_network.values()):
+            # the depth node's own statistics over its frames beat percentiles of the per-row snapshots
+            summary["network_ms"] = {q: float(v) for q, v in node_network.items()}  # type: ignore[arg-type]
+            summary["network_ms_source"] = "depth node /diagnostics (its last <= 300 frames)"
+        summary["depth_node"] = dict(self.node_info)
+        summary["unpaired"] = {"depth": len(self._depth) + self.depth_unpaired_dropped, "ground_truth": len(self._gt)}
+        files = {"csv": self.out_dir / CSV_NAME, "summary": self.out_dir / SUMMARY_NAME,
+                 "plot": self.out_dir / PLOT_NAME}
+        summary["files"] = {k: str(v.resolve()) for k, v in files.items()}
+        write_summary(files["summary"], summary)
+        try:
+            plot_frames(rows, files["plot"], title=f"{info.get('model', 'depth')} (online)")
+        except Exception:  # noqa: BLE001  a plot must never cost the summary
+            pass
+        self.summary = summary
+        return summary

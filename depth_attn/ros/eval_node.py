@@ -1,0 +1,199 @@
+"""eval_node: scores the depth node online, frame by frame.
+
+Subscribes ``depth`` (32FC1, the depth node's output), ``ground_truth`` (32FC1, e.g. from a KITTI bag
+played with ``--restamp``) and ``/diagnostics`` (the depth node's network time and configuration).
+Pairs depth with ground truth by exact stamp; per pair computes the KITTI metrics (``crop``,
+``min_depth``/``max_depth``) and the latency = receive time - the input image's stamp (meaningful
+when the player restamps to the send time); appends one flushed row to ``<out_dir>/frames.csv``.
+After ``max_frames`` pairs, or ``idle_timeout`` seconds without messages once some came, or on
+shutdown (Ctrl-C), writes ``summary.json`` and ``frames.png`` and prints the table.
+
+The ``network_ms`` column holds the depth node's network-time median over its recent frames as its
+last /diagnostics message said (the node publishes no per-frame time); the summary's network
+percentiles are the depth node's own.
+
+The pairing and scoring live in ``depth_attn.evaluation.online`` (no ROS); this is the shell.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+
+from depth_attn.evaluation.online import OnlineEvaluator
+from depth_attn.evaluation.records import format_table
+from depth_attn.metrics import CROPS
+from depth_attn.ros import convert
+
+PARAMETERS = {
+    "out_dir": ("out/kitti_eval", "folder for frames.csv, summary.json and frames.png"),
+    "crop": ("none", "evaluated region: none | garg | eigen"),
+    "min_depth": (1e-3, "ground truth used above this many metres"),
+    "max_depth": (80.0, "ground truth used below this many metres (predictions clamped to it)"),
+    "expected_frames": (0, "frames with ground truth the run should see (0 = count the ground truth received)"),
+    "max_frames": (0, "finish after this many scored frames (0 = no limit)"),
+    "idle_timeout": (0.0, "finish after this many seconds without messages, once some came (0 = never)"),
+    "depth_reliability": ("reliable", "QoS of the depth subscription: reliable | best_effort (match the depth node)"),
+    "diagnostics_name": ("depth", "use /diagnostics statuses whose name contains this"),
+    "print_table": (True, "print the summary table when finished"),
+}
+
+
+class EvalNode(Node):
+    """See the module docstring. ``finished`` is set once the summary is written."""
+
+    def __init__(self, node_name: str = "eval_node", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        p = {name: self.declare_parameter(name, default, ParameterDescriptor(description=text)).value
+             for name, (default, text) in PARAMETERS.items()}
+        if p["crop"] not in CROPS:
+            raise ValueError(f"parameter 'crop' is {p['crop']!r}; choose one of {', '.join(CROPS)}")
+        if p["depth_reliability"] not in ("reliable", "best_effort"):
+            raise ValueError("parameter 'depth_reliability' must be reliable or best_effort")
+        self.params = p
+        self.evaluator = OnlineEvaluator(Path(p["out_dir"]), p["crop"], float(p["min_depth"]), float(p["max_depth"]))
+        self.finished = threading.Event()
+        self.exit_code = 0
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[Optional[tuple]] = queue.Queue()
+        self._closing = False
+
+        depth_qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE if p["depth_reliability"] == "reliable"
+                               else ReliabilityPolicy.BEST_EFFORT)
+        gt_qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        # depth arrivals get their own callback group: their receive time must not wait behind other callbacks
+        self.sub_depth = self.create_subscription(Image, "depth", self._on_depth, depth_qos,
+                                                  callback_group=MutuallyExclusiveCallbackGroup())
+        self.sub_gt = self.create_subscription(Image, "ground_truth", self._on_gt, gt_qos,
+                                               callback_group=MutuallyExclusiveCallbackGroup())
+        self.sub_diag = self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self.timer = self.create_timer(0.2, self._check_idle)
+        self.worker = threading.Thread(target=self._work, name=f"{node_name}-worker", daemon=True)
+        self.worker.start()
+        self.get_logger().info(
+            f"scoring {self.sub_depth.topic_name} against {self.sub_gt.topic_name} (crop {p['crop']}, "
+            f"{p['min_depth']:g}..{p['max_depth']:g} m) -> {self.evaluator.log.path}")
+
+    # callbacks: stamp the arrival, copy nothing, queue; the worker scores
+    def _on_depth(self, msg: Image) -> None:
+        received_ns = time.time_ns()
+        self._queue.put(("depth", msg, received_ns))
+
+    def _on_gt(self, msg: Image) -> None:
+        self._queue.put(("gt", msg, 0))
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if self.params["diagnostics_name"] in status.name:
+                self._queue.put(("diag", {kv.key: kv.value for kv in status.values}, 0))
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            kind, payload, received_ns = item
+            try:
+                with self._lock:
+                    if self.evaluator.summary is not None:
+                        continue
+                    if kind == "diag":
+                        self.evaluator.update_diagnostics(payload)
+                        continue
+                    stamp = convert.stamp_to_ns(payload.header.stamp)
+                    depth = convert.image_to_depth(payload)
+                    if kind == "depth":
+                        row = self.evaluator.add_depth(stamp, depth, received_ns)
+                    else:
+                        row = self.evaluator.add_ground_truth(stamp, depth)
+                if row is not None:
+                    self._after_row(row)
+            except Exception as exc:  # a bad message must not stop the node
+                self.get_logger().warning(f"{kind} message ignored: {exc}")
+
+    def _after_row(self, row) -> None:
+        self.get_logger().debug(
+            f"frame {row['frame']}: abs_rel {row['abs_rel']:.4f}, latency {row['latency_ms']:.1f} ms")
+        limit = int(self.params["max_frames"])
+        if limit and len(self.evaluator.rows) >= limit:
+            self.finish("max_frames reached")
+
+    def _check_idle(self) -> None:
+        timeout = float(self.params["idle_timeout"])
+        ev = self.evaluator
+        if timeout > 0 and (ev.gt_received or ev.depth_received) and time.monotonic() - ev.last_activity > timeout:
+            if self._queue.empty():
+                self.finish(f"no messages for {timeout:g} s")
+
+    def finish(self, reason: str = "shutdown") -> dict:
+        """Write summary.json / frames.png (once), print the table, set ``finished``."""
+        with self._lock:
+            already = self.evaluator.summary is not None
+            summary = self.evaluator.finish(frames_expected=int(self.params["expected_frames"]),
+                                            source=self.sub_gt.topic_name)
+        if not already:
+            summary["finished_because"] = reason
+            if self.params["print_table"] and not self.evaluator.rows:
+                print(f"[{self.get_name()}] {reason}: no frames scored ({self.evaluator.gt_received} ground-truth and "
+                      f"{self.evaluator.depth_received} depth messages received)", flush=True)
+            elif self.params["print_table"]:
+                files = summary["files"]
+                print(f"\n[{self.get_name()}] {reason}\n{format_table(summary)}\n"
+                      f"per-frame CSV: {files['csv']}\nsummary:       {files['summary']}\n"
+                      f"plot:          {files['plot']}",
+                      flush=True)
+        self.finished.set()
+        return summary
+
+    def close(self) -> None:
+        """Drain what already arrived, then finish (the graph runner and main() call this on shutdown)."""
+        if self._closing:
+            return
+        self._closing = True
+        self._queue.put(None)
+        self.worker.join(10.0)
+        self.finish("shutdown")
+
+
+def main(args=None) -> int:
+    """`ros2 run depth_attn eval_node --ros-args -p out_dir:=out/eval -r depth:=/depth
+    -r ground_truth:=/kitti/depth/ground_truth`."""
+    import sys
+
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    rclpy.init(args=args)
+    try:
+        node = EvalNode()
+    except Exception as exc:
+        print(f"[eval_node] FATAL: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    executor = MultiThreadedExecutor()
+    executor.add_node(node)
+    try:
+        while rclpy.ok() and not node.finished.is_set():
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.close()
+        node.destroy_node()
+        executor.shutdown()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

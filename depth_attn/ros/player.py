@@ -1,0 +1,235 @@
+"""BagPlayer: publishes a rosbag2's messages in real time with rclpy (for machines without
+``ros2 bag play``), read with rosbags.
+
+Parameters: ``bag`` (folder or .mcap/.db3), ``rate`` (speed factor, 1.0 = as recorded),
+``frame_rate`` (Hz; > 0 replaces the bag's timing: one frame, i.e. all messages of one stamp, per
+period), ``loop`` (forever) / ``repeat`` (times), ``restamp`` (every header stamp becomes the send
+time, the same for all messages of one frame, so latency can be measured end to end), ``topics``
+(only these; empty = all), ``wait_for_subscribers`` / ``wait_timeout`` (hold the first message
+until every image topic has a subscriber), ``start_delay``.
+
+Messages go out on the bag's topic names (remap them as usual). /tf_static is published once with
+transient-local QoS. A damaged bag: every message before the damage is published, then the error,
+naming the file, is logged and the player finishes with exit code 1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from pathlib import Path
+from typing import Dict, Optional
+
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+from depth_attn.data import bags
+
+PARAMETERS = {
+    "bag": ("", "the bag to play: a rosbag2 folder or its .mcap / .db3 file"),
+    "rate": (1.0, "playback speed factor (1.0 = as recorded)"),
+    "frame_rate": (0.0, "frames per second, replacing the bag's timing (0 = the bag's timing x rate)"),
+    "loop": (False, "play the bag again and again until shut down"),
+    "repeat": (1, "play the bag this many times (with loop false)"),
+    "restamp": (False, "set header stamps to the send time (one stamp per frame) for end-to-end latency"),
+    "topics": ([""], "topics to play (empty = all)"),
+    "wait_for_subscribers": (True, "hold the first message until every image topic has a subscriber"),
+    "wait_timeout": (10.0, "seconds to wait for subscribers before playing anyway"),
+    "start_delay": (0.5, "seconds to wait before the first message (after subscribers are there)"),
+    "reliability": ("reliable", "QoS reliability of the published topics: reliable | best_effort"),
+}
+
+
+def message_class(msgtype: str):
+    """'sensor_msgs/msg/Image' -> the rclpy message class."""
+    package, _, name = msgtype.rpartition("/")
+    module = importlib.import_module(package.replace("/", "."))
+    return getattr(module, name)
+
+
+class BagPlayer(Node):
+    """See the module docstring. ``finished`` is set when playback ends; ``frames_sent`` counts frames
+    (distinct stamps) published; ``error`` holds the message of a damaged bag."""
+
+    def __init__(self, node_name: str = "player", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        p = {}
+        for name, (default, text) in PARAMETERS.items():
+            p[name] = self.declare_parameter(name, default, ParameterDescriptor(description=text)).value
+        p["topics"] = [t for t in (p["topics"] or []) if t]  # [""] is the typed empty list
+        if not p["bag"]:
+            raise ValueError("parameter 'bag' is empty: give the bag to play (-p bag:=PATH)")
+        self.bag = Path(p["bag"]).expanduser()
+        if not self.bag.exists():
+            raise FileNotFoundError(f"bag not found: {self.bag} (make one with `depth-attn kitti2bag DRIVE --out BAG`; "
+                                    "`make demo` builds out/demo/kitti_bag from the shared frames)")
+        if p["rate"] <= 0 and p["frame_rate"] <= 0:
+            raise ValueError("parameter 'rate' must be > 0 (or set frame_rate)")
+        if p["reliability"] not in ("reliable", "best_effort"):
+            raise ValueError("parameter 'reliability' must be reliable or best_effort")
+        self.params = p
+        self.topics = bags.bag_topics(self.bag)
+        if p["topics"]:
+            missing = [t for t in p["topics"] if t not in self.topics]
+            if missing:
+                raise ValueError(f"the bag has no topic {', '.join(missing)}; it has {', '.join(sorted(self.topics))}")
+            self.topics = {t: self.topics[t] for t in p["topics"]}
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE if p["reliability"] == "reliable"
+                         else ReliabilityPolicy.BEST_EFFORT)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.publishers_by_topic: Dict[str, object] = {}
+        self.classes: Dict[str, type] = {}
+        self.restampable: Dict[str, bool] = {}
+        for topic, msgtype in list(self.topics.items()):
+            try:
+                cls = message_class(msgtype)
+            except (ImportError, AttributeError):
+                # e.g. tf2_msgs is not among the PyPI ROS wheels: play the rest
+                self.get_logger().warning(f"not playing {topic}: message type {msgtype} is not installed here")
+                del self.topics[topic]
+                continue
+            self.classes[topic] = cls
+            self.restampable[topic] = bags.starts_with_header(msgtype)
+            self.publishers_by_topic[topic] = self.create_publisher(
+                cls, topic, latched if topic == bags.TF_STATIC_TOPIC else qos)
+        self.finished = threading.Event()
+        self.exit_code = 0
+        self.error: Optional[str] = None
+        self.frames_sent = 0
+        self.messages_sent = 0
+        self._schedule_start: Optional[float] = None  # frame_rate mode: when frame 0 was due
+        self._next_pass_due: Optional[float] = None  # bag-timing mode: when the next pass starts
+        self._mean_interval = 0.0
+        self._pass_frames = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._play, name=f"{node_name}-playback", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------ playback thread
+
+    def _image_topics(self):
+        return [t for t, ty in self.topics.items() if ty in (bags.IMAGE_TYPE, bags.COMPRESSED_TYPE)]
+
+    def _wait_for_subscribers(self) -> None:
+        deadline = time.monotonic() + float(self.params["wait_timeout"])
+        topics = self._image_topics()
+        while not self._stop.is_set():
+            waiting = [t for t in topics if self.publishers_by_topic[t].get_subscription_count() == 0]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                self.get_logger().warning(f"no subscriber on {', '.join(waiting)} after "
+                                          f"{self.params['wait_timeout']:g} s; playing anyway")
+                return
+            time.sleep(0.05)
+
+    def _play(self) -> None:
+        p = self.params
+        try:
+            if p["wait_for_subscribers"]:
+                self._wait_for_subscribers()
+            self._stop.wait(float(p["start_delay"]))
+            passes = 0
+            while not self._stop.is_set():
+                self._play_once(first_pass=passes == 0)
+                passes += 1
+                if not p["loop"] and passes >= max(int(p["repeat"]), 1):
+                    break
+            self.get_logger().info(f"played {self.frames_sent} frames ({self.messages_sent} messages) from {self.bag}")
+        except bags.BagError as exc:
+            self.error = str(exc)
+            self.exit_code = 1
+            self.get_logger().error(f"{exc} (after {self.frames_sent} frames)")
+        except Exception as exc:  # noqa: BLE001  never die silently in a thread
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.exit_code = 1
+            self.get_logger().error(f"playback failed: {self.error}")
+        finally:
+            self.finished.set()
+
+    def _play_once(self, first_pass: bool) -> None:
+        """One pass over the bag. Frames keep one schedule across passes: ``frame_rate`` frames per
+        second, or the bag's timing / ``rate`` with the next pass one mean frame interval after the last."""
+        p = self.params
+        rate, frame_period = float(p["rate"]), (1.0 / p["frame_rate"] if p["frame_rate"] > 0 else None)
+        pass_start: Optional[float] = None
+        start_log: Optional[int] = None
+        last_log: Optional[int] = None
+        new_stamp: Optional[int] = None
+        for message in bags.iter_messages(self.bag, list(self.topics)):
+            if self._stop.is_set():
+                return
+            if message.topic == bags.TF_STATIC_TOPIC:
+                if first_pass:
+                    self.publishers_by_topic[message.topic].publish(message.rawdata)
+                continue
+            if message.log_time_ns != last_log:  # a new frame
+                if frame_period is not None:
+                    if self._schedule_start is None:
+                        self._schedule_start = time.monotonic()
+                    due = self._schedule_start + self.frames_sent * frame_period
+                else:
+                    if pass_start is None:
+                        pass_start, start_log = self._next_pass_due or time.monotonic(), message.log_time_ns
+                    due = pass_start + (message.log_time_ns - start_log) / 1e9 / rate
+                delay = due - time.monotonic()
+                if delay > 0 and self._stop.wait(delay):
+                    return
+                if pass_start is not None and last_log is not None and self.frames_sent:
+                    self._mean_interval = (message.log_time_ns - start_log) / 1e9 / rate / max(self._pass_frames, 1)
+                last_log = message.log_time_ns
+                self.frames_sent += 1
+                self._pass_frames += 1
+                new_stamp = None
+            publisher = self.publishers_by_topic[message.topic]
+            if p["restamp"] and self.restampable[message.topic]:
+                if new_stamp is None:  # stamped right before the frame's first message goes out
+                    new_stamp = time.time_ns()
+                publisher.publish(bags.restamp_cdr(message.rawdata, new_stamp))
+            else:
+                publisher.publish(message.rawdata)
+            self.messages_sent += 1
+        if pass_start is not None:
+            self._next_pass_due = time.monotonic() + self._mean_interval
+        self._pass_frames = 0
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+
+
+def main(args=None) -> int:
+    """`ros2 run depth_attn player --ros-args -p bag:=out/kitti_bag -p restamp:=true` (or `depth-attn play`)."""
+    import sys
+
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    rclpy.init(args=args)
+    try:
+        node = BagPlayer()
+    except Exception as exc:
+        print(f"[player] FATAL: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        while rclpy.ok() and not node.finished.is_set():
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.close()
+        code = node.exit_code
+        node.destroy_node()
+        executor.shutdown()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

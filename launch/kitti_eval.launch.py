@@ -1,0 +1,78 @@
+"""The KITTI evaluation graph: a bag with ground truth -> depth_node -> eval_node (+ optional RViz).
+
+    ros2 launch depth_attn kitti_eval.launch.py bag:=out/demo/kitti_bag
+    ros2 launch depth_attn kitti_eval.launch.py bag:=BAG backend:=torch frame_rate:=10.0 rviz:=true
+    ros2 launch depth_attn kitti_eval.launch.py bag:=BAG player:=ros2bag     # `ros2 bag play` instead
+
+Parameters come from ``params_file`` (default: the package's config/kitti_eval.yaml), the arguments
+below override them. The default player (`depth-attn play --restamp`) stamps every frame with its send
+time, so eval_node's latency is end to end; `ros2 bag play` keeps the recorded stamps (accuracy is
+right, latency is not). Without a ROS install: `depth-attn run --config config/kitti_eval.yaml`.
+"""
+
+from launch.actions import DeclareLaunchArgument, ExecuteProcess
+from launch.conditions import IfCondition, LaunchConfigurationEquals
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
+
+IMAGE = "/kitti/camera_color_left/image_raw"
+CAMERA_INFO = "/kitti/camera_color_left/camera_info"
+GROUND_TRUTH = "/kitti/depth/ground_truth"
+
+ARGUMENTS = (
+    ("bag", "out/demo/kitti_bag", "the bag to play (from `depth-attn kitti2bag`)"),
+    ("player", "depth_attn", "depth_attn (rclpy player, restamps) | ros2bag (`ros2 bag play`)"),
+    ("frame_rate", "5.0", "frames per second for the depth_attn player (0 = the bag's timing)"),
+    ("rate", "1.0", "playback speed factor"),
+    ("backend", "onnxruntime", "what runs the network: onnxruntime | torch"),
+    ("weights", "meter-xxs-kitti", "checkpoint name or .pth file"),
+    ("variant", "base", "attention variant: base | meta | pyra | moh"),
+    ("size", "tiny", "network size: tiny | base | large"),
+    ("out_dir", "out/kitti_eval", "where eval_node writes frames.csv, summary.json, frames.png"),
+    ("crop", "none", "evaluated region: none | garg | eigen"),
+    ("rviz", "false", "start RViz with config/depth_attn.rviz"),
+)
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = FindPackageShare("depth_attn")
+    arguments = [DeclareLaunchArgument(name, default_value=default, description=text)
+                 for name, default, text in ARGUMENTS]
+    arguments.append(DeclareLaunchArgument(
+        "params_file", default_value=PathJoinSubstitution([share, "config", "kitti_eval.yaml"]),
+        description="ROS 2 params file for depth_node and eval_node"))
+    params_file = LaunchConfiguration("params_file")
+    eval_node = Node(
+        package="depth_attn", executable="eval_node", name="eval_node", output="screen",
+        parameters=[params_file, {"out_dir": LaunchConfiguration("out_dir"), "crop": LaunchConfiguration("crop")}],
+        remappings=[("depth", "/depth"), ("ground_truth", GROUND_TRUTH)],
+    )
+    depth_node = Node(
+        package="depth_attn", executable="depth_node", name="depth_node", output="screen",
+        parameters=[params_file, {
+            "backend": LaunchConfiguration("backend"),
+            "weights": LaunchConfiguration("weights"),
+            "variant": LaunchConfiguration("variant"),
+            "size": LaunchConfiguration("size"),
+        }],
+        remappings=[("image", IMAGE), ("image/compressed", IMAGE + "/compressed"), ("camera_info", CAMERA_INFO)],
+    )
+    player = ExecuteProcess(
+        cmd=["depth-attn", "play", LaunchConfiguration("bag"), "--restamp",
+             "--frame-rate", LaunchConfiguration("frame_rate"), "--rate", LaunchConfiguration("rate")],
+        output="screen", condition=LaunchConfigurationEquals("player", "depth_attn"),
+    )
+    bag_play = ExecuteProcess(
+        cmd=["ros2", "bag", "play", LaunchConfiguration("bag"), "--rate", LaunchConfiguration("rate")],
+        output="screen", condition=LaunchConfigurationEquals("player", "ros2bag"),
+    )
+    rviz = Node(
+        package="rviz2", executable="rviz2", name="rviz2",
+        arguments=["-d", PathJoinSubstitution([share, "config", "depth_attn.rviz"]),
+                   "-f", "kitti_camera_color_left_optical_frame"],
+        condition=IfCondition(LaunchConfiguration("rviz")),
+    )
+    return LaunchDescription(arguments + [eval_node, depth_node, player, bag_play, rviz])

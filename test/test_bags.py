@@ -1,0 +1,69 @@
+"""Reading bags: frames by stamp, the image iterator, damaged files."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from depth_attn.data import bags
+from depth_attn.data.kitti import KittiDrive
+from depth_attn.data.kitti2bag import write_bag
+from depth_attn.data.sample import layout_annotated_drive
+from depth_attn.imageio import read_rgb
+
+
+@pytest.fixture(scope="module")
+def kitti_bag(tmp_path_factory, shared):
+    root = tmp_path_factory.mktemp("kitti_bags")
+    drive = KittiDrive.open(layout_annotated_drive(root, extra_without_gt=["0000000006"]))
+    return write_bag(drive.frames, drive.calib, root / "bag", progress=False).path
+
+
+def test_iter_images_and_frames(kitti_bag, kitti_annotated):
+    images = list(bags.iter_images(kitti_bag))
+    assert len(images) == 4 and all(i.shape == (375, 1242, 3) and i.dtype == np.uint8 for i in images)
+    np.testing.assert_array_equal(images[2], read_rgb(kitti_annotated / "image_02" / "0000000050.png"))
+    frames = list(bags.iter_frames(kitti_bag))
+    assert [f.gt is not None for f in frames] == [True, False, True, True]
+    assert all(f.intrinsics.fx == pytest.approx(721.5377) for f in frames)
+    assert bags.count_messages(kitti_bag, bags.GT_TOPIC) == 3
+    # the .mcap file on its own reads the same
+    assert len(list(bags.iter_images(kitti_bag / "bag.mcap"))) == 4
+
+
+def test_truncated_mcap_yields_what_is_there_then_names_the_file(kitti_bag, tmp_path):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(kitti_bag, damaged)
+    mcap = damaged / "bag.mcap"
+    mcap.write_bytes(mcap.read_bytes()[:5_000_000])
+    full = [(m.topic, m.log_time_ns) for m in bags.iter_messages(kitti_bag)]
+    got = []
+    with pytest.raises(bags.BagError, match=f"{mcap}.*truncated"):
+        for message in bags.iter_messages(damaged):
+            got.append((message.topic, message.log_time_ns))
+    assert 0 < len(got) < len(full) and got == full[: len(got)]
+    assert bags.bag_topics(damaged) == bags.bag_topics(kitti_bag)
+
+
+def test_not_a_bag(tmp_path):
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "junk.mcap").write_bytes(b"not an mcap file at all")
+    with pytest.raises(bags.BagError, match="junk"):
+        list(bags.iter_messages(junk))
+    with pytest.raises(bags.BagError, match="no colour image topic"):
+        bags.find_image_topic({"/x": "std_msgs/msg/String"})
+
+
+def test_restamp_cdr_changes_only_the_stamp(kitti_bag):
+    message = next(m for m in bags.iter_messages(kitti_bag, [bags.GT_TOPIC]))
+    assert bags.starts_with_header(message.msgtype) and not bags.starts_with_header(bags.TF_TYPE)
+    stamp = 1_795_000_000_123_456_789
+    restamped = bags.BagMessage(message.topic, message.msgtype, message.log_time_ns,
+                                bags.restamp_cdr(message.rawdata, stamp))
+    before, after = message.deserialize(), restamped.deserialize()
+    assert bags.stamp_to_ns(after.header.stamp) == stamp
+    assert after.header.frame_id == before.header.frame_id and after.encoding == "32FC1"
+    np.testing.assert_array_equal(after.data, before.data)

@@ -1,0 +1,104 @@
+"""eval_node in its own process: real DDS, real frames; SIGINT mid-run leaves every scored frame in
+the CSV (rows are flushed one by one) and a summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from depth_attn.data.kitti2bag import ground_truth_png
+from depth_attn.evaluation import read_csv
+from depth_attn.evaluation.online import OnlineEvaluator
+from depth_attn.metrics import evaluate_depth
+
+rclpy = pytest.importorskip("rclpy")
+from rclpy.context import Context  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from depth_attn.ros import convert  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def frames(kitti_annotated):
+    """(ground truth, a prediction) of the three shared frames: the prediction is the ground truth's
+    median everywhere, so its metrics are known independently."""
+    out = []
+    for name in ("0000000005", "0000000050", "0000000100"):
+        gt = ground_truth_png(kitti_annotated / "groundtruth_depth" / f"{name}.png")
+        out.append((gt, np.full(gt.shape, np.nanmedian(gt), np.float32)))
+    return out
+
+
+def test_pairing_by_exact_stamp_without_ros(tmp_path, frames):
+    ev = OnlineEvaluator(tmp_path)
+    (gt0, pred0), (gt1, pred1), _ = frames
+    assert ev.add_depth(2_000, pred1, received_ns=2_000 + 7_000_000) is None  # depth before its ground truth
+    assert ev.add_ground_truth(1_000, gt0) is None
+    assert ev.add_depth(1_500, pred0, received_ns=9_999) is None  # no ground truth with this stamp: never paired
+    row = ev.add_ground_truth(2_000, gt1)
+    assert row["frame"] == 1 and row["latency_ms"] == pytest.approx(7.0)
+    assert row["abs_rel"] == pytest.approx(evaluate_depth(pred1, gt1)["abs_rel"])
+    row = ev.add_depth(1_000, pred0, received_ns=1_000 + 3_000_000)
+    assert row["frame"] == 0 and row["latency_ms"] == pytest.approx(3.0)
+    summary = ev.finish(frames_expected=4)
+    assert summary["frames"] == {"expected": 4, "received": 2, "dropped": 2}
+    assert summary["unpaired"]["depth"] == 1
+    assert len(read_csv(tmp_path / "frames.csv")) == 2
+
+
+def test_sigint_keeps_every_scored_frame(tmp_path, frames):
+    ns = f"/t{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "eval"
+    cmd = [sys.executable, "-m", "depth_attn.ros.eval_node", "--ros-args", "-r", f"__node:=eval_{ns[2:]}",
+           "-r", f"depth:={ns}/depth", "-r", f"ground_truth:={ns}/gt", "-p", f"out_dir:={out}",
+           "-p", "expected_frames:=10"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+    context = Context()
+    rclpy.init(args=[], context=context)
+    node = rclpy.create_node(f"feeder_{ns[2:]}", context=context)
+    try:
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        pub_depth = node.create_publisher(Image, f"{ns}/depth", qos)
+        pub_gt = node.create_publisher(Image, f"{ns}/gt", qos)
+        deadline = time.monotonic() + 30
+        while (pub_depth.get_subscription_count() == 0 or pub_gt.get_subscription_count() == 0) and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pub_gt.get_subscription_count() == 1, "the eval node did not come up"
+        for gt, pred in frames:
+            header = convert.make_header("cam", time.time_ns())  # stamped at sending, as the player restamps
+            pub_gt.publish(convert.depth_to_image(gt, header))
+            pub_depth.publish(convert.depth_to_image(pred, header))
+        csv_path = out / "frames.csv"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (csv_path.is_file() and len(read_csv(csv_path)) == 3):
+            time.sleep(0.1)
+        rows_before = read_csv(csv_path)  # flushed per row: readable while the node runs
+        assert len(rows_before) == 3 and proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+    assert proc.returncode == 0, output
+    rows = read_csv(out / "frames.csv")
+    assert [r["frame"] for r in rows] == [0, 1, 2]
+    for row, (gt, pred) in zip(rows, frames, strict=True):
+        expected = evaluate_depth(pred, gt)
+        for name in ("abs_rel", "rmse", "delta1"):
+            assert row[name] == pytest.approx(expected[name], abs=1e-9)
+        assert row["latency_ms"] > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == {"expected": 10, "received": 3, "dropped": 7}
+    assert "abs_rel" in output and str(out / "frames.csv") in output  # the table and the paths were printed
