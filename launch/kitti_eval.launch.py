@@ -48,7 +48,7 @@ def generate_launch_description() -> LaunchDescription:
     eval_node = Node(
         package="depth_attn", executable="eval_node", name="eval_node", output="screen",
         parameters=[params_file, {"out_dir": LaunchConfiguration("out_dir"), "crop": LaunchConfiguration("crop")}],
-        remappings=[("depth", "/depth"), ("ground_truth", GROUND_TRUTH)],
+        remappings=[("depth", "/depth"), ("depth/timing", "/depth/timing"), ("ground_truth", GROUND_TRUTH)],
     )
     depth_node = Node(
         package="depth_attn", executable="depth_node", name="depth_node", output="screen",

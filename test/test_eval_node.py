@@ -47,12 +47,34 @@ def test_pairing_by_exact_stamp_without_ros(tmp_path, frames):
     row = ev.add_ground_truth(2_000, gt1)
     assert row["frame"] == 1 and row["latency_ms"] == pytest.approx(7.0)
     assert row["abs_rel"] == pytest.approx(evaluate_depth(pred1, gt1)["abs_rel"])
+    ev.update_diagnostics({"network_ms_p50": "11.0"})
+    ev.add_timing(1_000, {"network_ms": "2.5", "preprocess_ms": "1.0"})
     row = ev.add_depth(1_000, pred0, received_ns=1_000 + 3_000_000)
     assert row["frame"] == 0 and row["latency_ms"] == pytest.approx(3.0)
+    assert row["network_ms"] == pytest.approx(2.5)  # the frame's own timing, not the running median
     summary = ev.finish(frames_expected=4)
     assert summary["frames"] == {"expected": 4, "received": 2, "dropped": 2}
     assert summary["unpaired"]["depth"] == 1
     assert len(read_csv(tmp_path / "frames.csv")) == 2
+
+
+def test_timing_may_come_after_the_pair_and_rows_keep_their_order(tmp_path, frames):
+    ev = OnlineEvaluator(tmp_path)
+    ev.expect_timing = True  # a depth/timing publisher is connected
+    (gt0, pred0), (gt1, pred1), (gt2, pred2) = frames
+    ev.update_diagnostics({"network_ms_p50": "11.0"})
+    ev.add_ground_truth(1_000, gt0)
+    ev.add_depth(1_000, pred0, received_ns=5_000_000)  # scored; its timing has not come yet
+    assert ev.frames_scored == 1 and ev.rows == []  # kept back for its timing
+    ev.add_ground_truth(2_000, gt1)
+    ev.add_depth(2_000, pred1, received_ns=6_000_000)
+    ev.add_timing(2_000, {"network_ms": "4.0"})  # frame 1's timing: frame 0 is logged first, with the median
+    assert [(r["frame"], r["network_ms"]) for r in ev.rows] == [(0, 11.0), (1, 4.0)]
+    ev.add_ground_truth(3_000, gt2)
+    ev.add_depth(3_000, pred2, received_ns=7_000_000)
+    summary = ev.finish()  # frame 2 never got its timing: logged at the end with the median
+    assert [(r["frame"], r["network_ms"]) for r in read_csv(tmp_path / "frames.csv")] == [(0, 11.0), (1, 4.0), (2, 11.0)]
+    assert summary["frames"]["received"] == 3
 
 
 def test_sigint_keeps_every_scored_frame(tmp_path, frames):

@@ -49,7 +49,7 @@ def run_graph(bag, out_dir, *extra):
     spec.remappings += [f"player:/kitti/camera_color_left/image_raw:={ns}/kitti/camera_color_left/image_raw",
                         f"player:/kitti/camera_color_left/camera_info:={ns}/kitti/camera_color_left/camera_info",
                         f"player:/kitti/depth/ground_truth:={ns}/kitti/depth/ground_truth",
-                        f"depth_node:depth:={ns}/depth"]
+                        f"depth_node:depth:={ns}/depth", f"depth_node:depth/timing:={ns}/depth/timing"]
     with Graph(spec) as graph:
         code = graph.spin(duration=180.0)
         finished = graph.finished()
@@ -68,11 +68,13 @@ def test_online_metrics_equal_offline_with_latency(kitti_bag, offline_rows, tmp_
             assert online[name] == pytest.approx(offline[name], abs=1e-4), name
         assert online["valid_pixels"] == offline["valid_pixels"]
         assert 0 < online["latency_ms"] < 30_000
+        assert 0 < online["network_ms"] < online["latency_ms"]  # this frame's own network time
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mode"] == "online"
     assert summary["frames"] == {"expected": 3, "received": 3, "dropped": 0}
     assert summary["metrics"]["abs_rel"] == pytest.approx(np.mean([r["abs_rel"] for r in offline_rows]), abs=1e-4)
     assert summary["latency_ms"]["p50"] > 0 and summary["network_ms"]["p50"] > 0
+    assert summary["network_ms_source"] == "depth node depth/timing, per frame"
     assert summary["model"]["model"] == "meter-tiny-base-full" and summary["model"]["backend"] == "torch"
     assert (out / "frames.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -33,10 +33,13 @@ class PendingDepth:
 
 
 class OnlineEvaluator:
-    """Feed it ``add_depth`` / ``add_ground_truth`` in any order; each completed pair becomes a row.
+    """Feed it ``add_depth`` / ``add_ground_truth`` / ``add_timing`` in any order; each completed pair
+    becomes a row.
 
     ``pending_limit`` bounds the unpaired messages kept per side (a depth for a frame without ground
     truth is never paired; the oldest is forgotten first)."""
+
+    AWAIT_TIMING_ROWS = 2  # scored rows kept back for their timing message before they are logged anyway
 
     def __init__(self, out_dir: Path, crop: str = "none", min_depth: float = 1e-3, max_depth: float = 80.0,
                  pending_limit: int = 64) -> None:
@@ -51,6 +54,12 @@ class OnlineEvaluator:
         self.depth_received = 0
         self.depth_unpaired_dropped = 0
         self.network_ms: Optional[float] = None  # the depth node's latest network time (diagnostics)
+        self._frame_network_ms: OrderedDict[int, float] = OrderedDict()  # per-frame, by stamp
+        self._awaiting_timing: OrderedDict[int, Dict[str, object]] = OrderedDict()  # scored, not yet logged
+        self.frames_with_timing = 0
+        self.frames_scored = 0
+        # True while a depth/timing source is connected: only then do scored rows wait for their timing
+        self.expect_timing = False
         self.node_info: Dict[str, str] = {}
         self.first_received_ns: Optional[int] = None
         self.last_received_ns: Optional[int] = None
@@ -68,6 +77,25 @@ class OnlineEvaluator:
             self.network_ms = float(values["network_ms_p50"])
         except (KeyError, ValueError):
             pass
+
+    def add_timing(self, stamp_ns: int, values: Mapping[str, str]) -> Optional[Dict[str, object]]:
+        """The depth node's timings of the frame with this stamp (its ``depth/timing`` message). It may
+        come before or after the frame's depth; a scored row waits for it (see ``_score``). Returns the
+        row it completed, if any."""
+        try:
+            network_ms = float(values["network_ms"])
+        except (KeyError, ValueError):
+            return None
+        row = self._awaiting_timing.get(stamp_ns)
+        if row is None:
+            self._frame_network_ms[stamp_ns] = network_ms
+            while len(self._frame_network_ms) > self._limit:
+                self._frame_network_ms.popitem(last=False)
+            return None
+        row["network_ms"] = network_ms
+        self.frames_with_timing += 1
+        self._log_awaiting(through=stamp_ns)
+        return row
 
     def add_depth(self, stamp_ns: int, depth: np.ndarray, received_ns: int) -> Optional[Dict[str, object]]:
         self.depth_received += 1
@@ -94,23 +122,47 @@ class OnlineEvaluator:
         return None
 
     def _score(self, ordinal: int, stamp_ns: int, depth: np.ndarray, gt: np.ndarray, received_ns: int):
+        """Score a pair. The row is logged once its frame's timing is known; a row whose timing has not
+        come waits (only while ``expect_timing``), at most until ``AWAIT_TIMING_ROWS`` newer rows are scored
+        or the run finishes, and then takes the depth node's running median. Rows are logged in the order they were scored."""
         if depth.shape != gt.shape:
             raise ValueError(f"depth {depth.shape[1]}x{depth.shape[0]} and ground truth {gt.shape[1]}x{gt.shape[0]} "
                              f"of stamp {stamp_ns} differ in size")
         latency_ms = (received_ns - stamp_ns) / 1e6
-        row = frame_row(ordinal, stamp_ns, depth, gt, latency_ms, self.network_ms, self.crop, self.min_depth,
+        network_ms = self._frame_network_ms.pop(stamp_ns, None)
+        row = frame_row(ordinal, stamp_ns, depth, gt, latency_ms, network_ms, self.crop, self.min_depth,
                         self.max_depth)
-        self.log.append(row)
         if self.first_received_ns is None:
             self.first_received_ns = received_ns
         self.last_received_ns = received_ns
+        self._awaiting_timing[stamp_ns] = row
+        self.frames_scored += 1
+        if network_ms is not None:
+            self.frames_with_timing += 1
+            self._log_awaiting(through=stamp_ns)
+        elif not self.expect_timing:
+            self._log_awaiting(through=stamp_ns)
+        while len(self._awaiting_timing) > self.AWAIT_TIMING_ROWS:
+            self._log_awaiting(through=next(iter(self._awaiting_timing)))
         return row
+
+    def _log_awaiting(self, through: Optional[int] = None) -> None:
+        """Log the waiting rows in order, up to and including the one of stamp ``through`` (all if None);
+        those still without their own timing take the running median from /diagnostics."""
+        while self._awaiting_timing:
+            stamp_ns, row = self._awaiting_timing.popitem(last=False)
+            if row["network_ms"] is None or row["network_ms"] != row["network_ms"]:  # None or NaN
+                row["network_ms"] = float("nan") if self.network_ms is None else self.network_ms
+            self.log.append(row)
+            if stamp_ns == through:
+                return
 
     def finish(self, frames_expected: int = 0, model: Optional[Mapping[str, object]] = None, source: str = "",
                error: Optional[str] = None) -> Dict[str, object]:
         """Close the CSV, write summary.json and frames.png; idempotent (the first call wins)."""
         if self.summary is not None:
             return self.summary
+        self._log_awaiting()
         self.log.close()
         rows = self.rows
         expected = max(int(frames_expected), self.gt_received, len(rows))
@@ -127,7 +179,9 @@ class OnlineEvaluator:
                             crop=self.crop, min_depth=self.min_depth, max_depth=self.max_depth, source=source,
                             error=error)
         node_network = {q: self.node_info.get(f"network_ms_{q}") for q in ("p50", "p90", "p99")}
-        if all(v is not None for v in node_network.values()):
+        if self.frames_with_timing == len(rows) and rows:
+            summary["network_ms_source"] = "depth node depth/timing, per frame"
+        elif all(v is not None for v in node_network.values()):
             # the depth node's own statistics over its frames beat percentiles of the per-row snapshots
             summary["network_ms"] = {q: float(v) for q, v in node_network.items()}  # type: ignore[arg-type]
             summary["network_ms_source"] = "depth node /diagnostics (its last <= 300 frames)"

@@ -5,8 +5,9 @@ and diagnostics out. A thin shell over ``DepthEstimator``, ``depth_attn.geometry
 Topics (relative, remap them): in ``image`` (sensor_msgs/Image) or ``image/compressed``
 (CompressedImage) with ``image_transport: compressed``, and ``camera_info``, all with sensor-data
 QoS; out ``depth`` (32FC1 metres, NaN = no estimate, camera resolution), ``depth/camera_info``,
-``points`` (PointCloud2), ``depth/color`` (rgb8) and ``/diagnostics``. Every output carries the
-input image's header. ``points`` and ``depth/color`` are only built while someone subscribes.
+``points`` (PointCloud2), ``depth/color`` (rgb8), ``depth/timing`` (DiagnosticArray: this frame's
+decode/preprocess/network/postprocess milliseconds, published just before ``depth``) and
+``/diagnostics``. Every per-frame output carries the input image's header. ``points`` and ``depth/color`` are only built while someone subscribes.
 
 Callbacks only put the newest frame into a one-frame slot; one worker thread runs the network. A
 frame arriving while the worker is busy replaces the waiting one and is counted as dropped.
@@ -125,6 +126,7 @@ class Frame:
 
 # per-frame timings (ms): cloud and color include their publish; publish = time inside the
 # publish() calls of depth, points and depth/color (rclpy's conversion, DDS serialisation and transport)
+FRAME_TIMING_KEYS = ("decode_ms", "preprocess_ms", "network_ms", "postprocess_ms")
 STAGES = ("decode", "preprocess", "network", "postprocess", "depth_msg", "cloud", "color", "publish", "total",
           "latency")
 
@@ -167,7 +169,10 @@ class DepthNode(Node):
         self.pub_info = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
         self.pub_points = self.create_publisher(PointCloud2, "points", out_qos)
         self.pub_color = self.create_publisher(Image, "depth/color", out_qos)
+        self.pub_timing = self.create_publisher(DiagnosticArray, "depth/timing", out_qos)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._timing_status = DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{node_name}: timing",
+                                               values=[KeyValue(key=k) for k in FRAME_TIMING_KEYS])
 
         if s.image_transport == "compressed":
             self.sub_image = self.create_subscription(CompressedImage, "image/compressed", self._on_image,
@@ -264,6 +269,7 @@ class DepthNode(Node):
         timing = self.estimator.last_timing
         t_estimated = time.perf_counter()
 
+        self._publish_timing(header, (t_decoded - t0) * 1e3, timing)
         publish_s = 0.0
         depth_msg = self._depth.build(depth, header)
         t_pub = time.perf_counter()
@@ -311,6 +317,13 @@ class DepthNode(Node):
         with self.processed:
             self.frames_out += 1
             self.processed.notify_all()
+
+    def _publish_timing(self, header, decode_ms: float, timing) -> None:
+        """This frame's timings, stamped like its depth, so an evaluator pairs them exactly."""
+        values = (decode_ms, timing.preprocess_ms, timing.network_ms, timing.postprocess_ms)
+        for key_value, value in zip(self._timing_status.values, values):
+            key_value.value = f"{value:.3f}"
+        self.pub_timing.publish(DiagnosticArray(header=header, status=[self._timing_status]))
 
     def _wanted(self, publisher) -> bool:
         return not self.settings.lazy_outputs or publisher.get_subscription_count() > 0

@@ -1,16 +1,16 @@
 """eval_node: scores the depth node online, frame by frame.
 
-Subscribes ``depth`` (32FC1, the depth node's output), ``ground_truth`` (32FC1, e.g. from a KITTI bag
-played with ``--restamp``) and ``/diagnostics`` (the depth node's network time and configuration).
+Subscribes ``depth`` (32FC1, the depth node's output), ``depth/timing`` (the depth node's per-frame
+timings, stamped like the depth), ``ground_truth`` (32FC1, e.g. from a KITTI bag played with
+``--restamp``) and ``/diagnostics`` (the depth node's configuration and running statistics).
 Pairs depth with ground truth by exact stamp; per pair computes the KITTI metrics (``crop``,
 ``min_depth``/``max_depth``) and the latency = receive time - the input image's stamp (meaningful
 when the player restamps to the send time); appends one flushed row to ``<out_dir>/frames.csv``.
 After ``max_frames`` pairs, or ``idle_timeout`` seconds without messages once some came, or on
 shutdown (Ctrl-C), writes ``summary.json`` and ``frames.png`` and prints the table.
 
-The ``network_ms`` column holds the depth node's network-time median over its recent frames as its
-last /diagnostics message said (the node publishes no per-frame time); the summary's network
-percentiles are the depth node's own.
+The ``network_ms`` column is that frame's network time from ``depth/timing``; for a frame whose timing
+never came it falls back to the depth node's recent median from /diagnostics.
 
 The pairing and scoring live in ``depth_attn.evaluation.online`` (no ROS); this is the shell.
 """
@@ -76,6 +76,7 @@ class EvalNode(Node):
                                                   callback_group=MutuallyExclusiveCallbackGroup())
         self.sub_gt = self.create_subscription(Image, "ground_truth", self._on_gt, gt_qos,
                                                callback_group=MutuallyExclusiveCallbackGroup())
+        self.sub_timing = self.create_subscription(DiagnosticArray, "depth/timing", self._on_timing, depth_qos)
         self.sub_diag = self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.timer = self.create_timer(0.2, self._check_idle)
         self.worker = threading.Thread(target=self._work, name=f"{node_name}-worker", daemon=True)
@@ -91,6 +92,11 @@ class EvalNode(Node):
 
     def _on_gt(self, msg: Image) -> None:
         self._queue.put(("gt", msg, 0))
+
+    def _on_timing(self, msg: DiagnosticArray) -> None:
+        if msg.status:
+            values = {kv.key: kv.value for kv in msg.status[0].values}
+            self._queue.put(("timing", (convert.stamp_to_ns(msg.header.stamp), values), 0))
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -110,12 +116,16 @@ class EvalNode(Node):
                     if kind == "diag":
                         self.evaluator.update_diagnostics(payload)
                         continue
-                    stamp = convert.stamp_to_ns(payload.header.stamp)
-                    depth = convert.image_to_depth(payload)
-                    if kind == "depth":
-                        row = self.evaluator.add_depth(stamp, depth, received_ns)
+                    if kind == "timing":
+                        row = self.evaluator.add_timing(*payload)
                     else:
-                        row = self.evaluator.add_ground_truth(stamp, depth)
+                        stamp = convert.stamp_to_ns(payload.header.stamp)
+                        depth = convert.image_to_depth(payload)
+                        self.evaluator.expect_timing = self.sub_timing.get_publisher_count() > 0
+                        if kind == "depth":
+                            row = self.evaluator.add_depth(stamp, depth, received_ns)
+                        else:
+                            row = self.evaluator.add_ground_truth(stamp, depth)
                 if row is not None:
                     self._after_row(row)
             except Exception as exc:  # a bad message must not stop the node
@@ -125,7 +135,7 @@ class EvalNode(Node):
         self.get_logger().debug(
             f"frame {row['frame']}: abs_rel {row['abs_rel']:.4f}, latency {row['latency_ms']:.1f} ms")
         limit = int(self.params["max_frames"])
-        if limit and len(self.evaluator.rows) >= limit:
+        if limit and self.evaluator.frames_scored >= limit:
             self.finish("max_frames reached")
 
     def _check_idle(self) -> None:
