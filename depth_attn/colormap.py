@@ -1,7 +1,6 @@
-"""Colour-mapped depth for a stream: the picture of ``imageio.colorize_depth`` with a fixed range,
-in three OpenCV passes over reused buffers (a node colours every frame; ``colorize_depth`` makes a
-dozen float temporaries per call). The grey level can differ from ``colorize_depth``'s by one step
-of 256 where OpenCV's float arithmetic rounds the other way; invalid pixels are black in both."""
+"""The one colour mapping of depth (node, CLI, reports): grey = 255 (1 - (d - min) / span), clipped,
+through a colour table; invalid pixels (NaN, <= 0, inf) black. Three OpenCV passes over reused
+buffers, since a node colours every frame (``imageio.colorize_depth`` is the one-off wrapper)."""
 
 from __future__ import annotations
 
@@ -23,7 +22,7 @@ def all_in_range(values: np.ndarray, low_exclusive: float = 0.0, high_inclusive:
 
 
 class DepthColorizer:
-    """``colorize(depth)`` ~ ``imageio.colorize_depth(depth, min_depth, max_depth, colormap)``."""
+    """Colours depths in [min_depth, max_depth] metres, near = warm; keep one per stream."""
 
     def __init__(self, min_depth: float, max_depth: float, colormap: int = cv2.COLORMAP_TURBO) -> None:
         self.min_depth = float(min_depth)

@@ -47,16 +47,14 @@ def write_depth_png(path: Path, depth_m: np.ndarray, scale: float = KITTI_DEPTH_
 def colorize_depth(
     depth_m: np.ndarray, min_depth: float = 0.0, max_depth: Optional[float] = None, colormap: int = cv2.COLORMAP_TURBO
 ) -> np.ndarray:
-    """HxWx3 uint8 RGB, near = warm; invalid (NaN/<=0) pixels black."""
-    valid = np.isfinite(depth_m) & (depth_m > 0)
+    """HxWx3 uint8 RGB, near = warm; invalid (NaN/<=0) pixels black. ``max_depth`` None: the 99th
+    percentile of the valid depths. (A stream colours with one ``DepthColorizer`` it keeps.)"""
+    from depth_attn.colormap import DepthColorizer
+
     if max_depth is None:
+        valid = np.isfinite(depth_m) & (depth_m > 0)
         max_depth = float(np.percentile(depth_m[valid], 99)) if valid.any() else 1.0
-    span = max(max_depth - min_depth, 1e-6)
-    norm = np.clip((np.nan_to_num(depth_m, nan=max_depth) - min_depth) / span, 0.0, 1.0)
-    gray = (255.0 * (1.0 - norm)).astype(np.uint8)
-    rgb = cv2.cvtColor(cv2.applyColorMap(gray, colormap), cv2.COLOR_BGR2RGB)
-    rgb[~valid] = 0
-    return rgb
+    return DepthColorizer(min_depth, max_depth, colormap).colorize(depth_m)
 
 
 def colorize_with_scale(depth_m: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""depth_attn.colormap (no ROS): the node's colour depth is imageio.colorize_depth's picture."""
+"""depth_attn.colormap (no ROS): the one colour mapping of depth (node, CLI and reports), checked
+against a plain numpy reading of its definition."""
 
 from __future__ import annotations
 
@@ -6,7 +7,20 @@ import numpy as np
 import pytest
 
 from depth_attn.colormap import DepthColorizer, all_in_range
-from depth_attn.imageio import colorize_depth, read_depth_png
+from depth_attn.imageio import read_depth_png
+
+
+def colorize_depth(depth_m: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
+    """The definition, in plain numpy: grey 255 (1 - (d - min) / span), clipped, through TURBO; invalid
+    (NaN, <= 0, inf) black."""
+    import cv2
+
+    valid = np.isfinite(depth_m) & (depth_m > 0)
+    norm = np.clip((np.nan_to_num(depth_m, nan=max_depth) - min_depth) / (max_depth - min_depth), 0.0, 1.0)
+    gray = (255.0 * (1.0 - norm)).astype(np.uint8)
+    rgb = cv2.cvtColor(cv2.applyColorMap(gray, cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
+    rgb[~valid] = 0
+    return rgb
 
 
 def _levels(rgb: np.ndarray, table: np.ndarray) -> np.ndarray:
