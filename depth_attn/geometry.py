@@ -21,7 +21,7 @@ class Intrinsics:
     cy: float
 
     @classmethod
-    def from_matrix(cls, K: Union[np.ndarray, Sequence[float]]) -> "Intrinsics":
+    def from_matrix(cls, K: Union[np.ndarray, Sequence[float]]) -> Intrinsics:
         """From a 3x3 K, a 3x4 P (its left 3x3 is used) or the 9 / 12 row-major values of one."""
         m = np.asarray(K, dtype=np.float64)
         if m.size in (9, 12):
@@ -31,14 +31,14 @@ class Intrinsics:
         return cls.checked(m[0, 0], m[1, 1], m[0, 2], m[1, 2])
 
     @classmethod
-    def checked(cls, fx: float, fy: float, cx: float, cy: float) -> "Intrinsics":
+    def checked(cls, fx: float, fy: float, cx: float, cy: float) -> Intrinsics:
         values = np.array([fx, fy, cx, cy], dtype=np.float64)
         if not np.all(np.isfinite(values)) or fx <= 0 or fy <= 0:
             raise ValueError(f"invalid intrinsics fx={fx} fy={fy} cx={cx} cy={cy}: focal lengths must be > 0")
         return cls(float(fx), float(fy), float(cx), float(cy))
 
     @classmethod
-    def parse(cls, text: str) -> "Intrinsics":
+    def parse(cls, text: str) -> Intrinsics:
         """From "fx,fy,cx,cy"."""
         parts = [p for p in text.replace(" ", "").split(",") if p]
         if len(parts) != 4:
@@ -48,24 +48,24 @@ class Intrinsics:
     def matrix(self) -> np.ndarray:
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
-    def resized(self, src_wh: Tuple[int, int], dst_wh: Tuple[int, int]) -> "Intrinsics":
+    def resized(self, src_wh: Tuple[int, int], dst_wh: Tuple[int, int]) -> Intrinsics:
         """The intrinsics of the image resized from ``src_wh`` to ``dst_wh`` (pixel centres aligned,
         as OpenCV's and PyTorch's align_corners=False resizes do)."""
         sx = dst_wh[0] / src_wh[0]
         sy = dst_wh[1] / src_wh[1]
         return Intrinsics(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5)
 
-    def cropped(self, left: int, top: int) -> "Intrinsics":
+    def cropped(self, left: int, top: int) -> Intrinsics:
         """The intrinsics of the image cropped to start at column ``left``, row ``top``."""
         return Intrinsics(self.fx, self.fy, self.cx - left, self.cy - top)
 
-    def strided(self, stride: int) -> "Intrinsics":
+    def strided(self, stride: int) -> Intrinsics:
         """The intrinsics of the grid that keeps every ``stride``-th pixel from (0, 0)."""
         return Intrinsics(self.fx / stride, self.fy / stride, self.cx / stride, self.cy / stride)
 
 
 @lru_cache(maxsize=16)
-def _ray_grid(height: int, width: int, stride: int, k: Intrinsics) -> Tuple[np.ndarray, np.ndarray]:
+def ray_grid(height: int, width: int, stride: int, k: Intrinsics) -> Tuple[np.ndarray, np.ndarray]:
     """(x/z, y/z) for every kept pixel, cached: the per-frame work is then two multiplies."""
     u = np.arange(0, width, stride, dtype=np.float32)
     v = np.arange(0, height, stride, dtype=np.float32)
@@ -103,7 +103,7 @@ def depth_to_points(
         raise ValueError("stride must be >= 1")
     k = K if isinstance(K, Intrinsics) else Intrinsics.from_matrix(K)
     h, w = depth.shape
-    rx, ry = _ray_grid(h, w, stride, k)
+    rx, ry = ray_grid(h, w, stride, k)
     z = depth[::stride, ::stride].astype(np.float32, copy=False)
     valid = valid_depth_mask(z, min_depth, max_depth)
     if not organized:

@@ -136,7 +136,8 @@ def resolve(name_or_path: str) -> Tuple[Path, Optional[CheckpointInfo]]:
         return locate(name_or_path), CHECKPOINTS[name_or_path]
     path = Path(name_or_path).expanduser()
     if not path.is_file():
-        raise WeightsError(f"weights {name_or_path!r} is neither a known checkpoint ({', '.join(CHECKPOINTS)}) nor a file")
+        known = ", ".join(CHECKPOINTS)
+        raise WeightsError(f"weights {name_or_path!r} is neither a known checkpoint ({known}) nor a file")
     return path, identify(path)
 
 
@@ -188,6 +189,12 @@ def fetch(name: str, url: Optional[str] = None, progress: bool = True, timeout_s
                 for block in iter(lambda: response.read(1 << 16), b""):
                     out.write(block)
                     bar.update(len(block))
+    except OSError as exc:  # HTTP errors, no network, timeouts, disk full
+        tmp.unlink(missing_ok=True)
+        raise WeightsError(
+            f"could not download {name} from {url or info.url}: {exc}; download it by other means and run "
+            f"`depth-attn weights import {name} FILE`"
+        ) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -59,7 +59,7 @@ def test_fetch_refuses_tampered_file_and_leaves_nothing(http_root, kitti_checkpo
 
 def test_fetch_http_error_leaves_nothing(http_root):
     _, url = http_root
-    with pytest.raises(Exception):
+    with pytest.raises(weights.WeightsError, match=r"could not download meter-xxs-kitti .*404.*weights import"):
         weights.fetch("meter-xxs-kitti", url=f"{url}/missing", progress=False)
     cache = weights.weights_cache_dir()
     assert not cache.exists() or list(cache.iterdir()) == []

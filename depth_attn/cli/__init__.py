@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "build_engine",
     "bench",
     "doctor",
+    "cache",
     "run",
     "kitti2bag",
     "play",

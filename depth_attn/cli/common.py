@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Optional, Tuple
 
+from depth_attn.inference.backends.base import BACKENDS, PRECISIONS
 from depth_attn.models.registry import NETWORKS, PLACEMENTS, SIZES, VARIANTS
-
-PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def parse_hw(text: str) -> Tuple[int, int]:
@@ -34,7 +33,7 @@ def add_model_args(parser: argparse.ArgumentParser, weights_default: Optional[st
         help="a known checkpoint name (see `depth-attn weights list`) or a .pth file; omit for an untrained network"
         + (f" (default: {weights_default})" if weights_default else ""),
     )
-    group.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"), default="torch",
+    group.add_argument("--backend", choices=BACKENDS, default="torch",
                        help="what runs the network (default: torch)")
     group.add_argument("--precision", choices=PRECISIONS, default="fp32", help="numeric precision (default: fp32)")
     group.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:0 (default: cpu)")

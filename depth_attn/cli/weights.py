@@ -15,12 +15,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "does not match is refused and nothing is left in the cache.",
     )
     sub = p.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
-    sub.add_parser("list", help="known checkpoints and where they are on this machine").set_defaults(func=run_list)
-    f = sub.add_parser("fetch", help="download a known checkpoint (progress bar, checksum check)")
+    sub.add_parser(
+        "list",
+        help="known checkpoints and where they are on this machine",
+        description="Print every known checkpoint: network and size, dataset, input size, output unit, "
+        "whether its sha256 is known (verified) and where it is on this machine (- if not here).",
+    ).set_defaults(func=run_list)
+    f = sub.add_parser(
+        "fetch",
+        help="download a known checkpoint (progress bar, checksum check)",
+        description="Download a known checkpoint into the cache. Example: depth-attn weights fetch meter-xxs-kitti. "
+        "Without internet, fetch it elsewhere and use `depth-attn weights import`.",
+    )
     f.add_argument("name", help="known checkpoint name, e.g. meter-xxs-kitti")
     f.add_argument("--url", default=None, help="download from this URL instead of the upstream one (a mirror)")
     f.set_defaults(func=run_fetch)
-    i = sub.add_parser("import", help="take a local file as a known checkpoint (checksum check)")
+    i = sub.add_parser(
+        "import",
+        help="take a local file as a known checkpoint (checksum check)",
+        description="Copy a local file into the cache under a known name, checked like a download. Example: "
+        "depth-attn weights import meter-xxs-kitti ~/Downloads/meter_xxs_kitti.pth",
+    )
     i.add_argument("name", help="known checkpoint name, e.g. meter-xxs-kitti")
     i.add_argument("path", type=Path, help="the checkpoint file")
     i.set_defaults(func=run_import)

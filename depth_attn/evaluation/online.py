@@ -124,7 +124,8 @@ class OnlineEvaluator:
     def _score(self, ordinal: int, stamp_ns: int, depth: np.ndarray, gt: np.ndarray, received_ns: int):
         """Score a pair. The row is logged once its frame's timing is known; a row whose timing has not
         come waits (only while ``expect_timing``), at most until ``AWAIT_TIMING_ROWS`` newer rows are scored
-        or the run finishes, and then takes the depth node's running median. Rows are logged in the order they were scored."""
+        or the run finishes, and then takes the depth node's running median. Rows are logged in the order
+        they were scored."""
         if depth.shape != gt.shape:
             raise ValueError(f"depth {depth.shape[1]}x{depth.shape[0]} and ground truth {gt.shape[1]}x{gt.shape[0]} "
                              f"of stamp {stamp_ns} differ in size")

@@ -9,11 +9,14 @@ from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
+import torch
 from torch import nn
 
 from depth_attn import weights as weights_mod
 from depth_attn.geometry import Intrinsics
+from depth_attn.inference.artefacts import UNTRAINED, ModelSource
 from depth_attn.inference.backends import Backend, create_backend
+from depth_attn.inference.preprocess import preprocess_rgb
 from depth_attn.models import build_model, validate_config
 from depth_attn.models.registry import ModelConfig, load_weights
 
@@ -72,7 +75,14 @@ class DepthEstimator:
         self.max_depth = config.max_depth or (ckpt.max_depth_m if ckpt else 80.0)
         self.min_depth = config.min_depth
         self.load_report: Dict[str, list] = {}
-        self.backend: Backend = create_backend(config.backend, self._build_torch_model, self._backend_options())
+        self.source = ModelSource(
+            self.model_config,
+            self.input_hw,
+            self._build_torch_model,
+            weights_sha256=self._weights_sha256(),
+            max_depth=config.max_depth,
+        )
+        self.backend: Backend = create_backend(config.backend, self.source.model, self._backend_options(), self.source)
         self.last_timing = Timing()
 
     def _check_checkpoint_matches(self) -> None:
@@ -82,14 +92,29 @@ class DepthEstimator:
                 f"weights {ckpt.name} are for {ckpt.network}/{ckpt.size}, not {self.config.network}/{self.config.size}"
             )
 
+    def _weights_sha256(self) -> str:
+        if self.weights_path is None:
+            return UNTRAINED
+        if self.checkpoint is not None and self.checkpoint.sha256:
+            return self.checkpoint.sha256  # already checked against the file by weights.resolve
+        return weights_mod.sha256_of(self.weights_path)
+
     def _backend_options(self) -> Dict[str, object]:
         options: Dict[str, object] = {"device": self.config.device, "precision": self.config.precision}
+        if self.config.backend == "torch" and self.model_config.network == "meter":
+            # METER is a convolutional network: channels_last was faster for all 12 METER
+            # configurations on the CPU (docs/bench/backends.md); for the Swin networks it was not.
+            options["channels_last"] = True
         options.update(self.config.backend_options)
         return options
 
     def _build_torch_model(self) -> nn.Module:
         mc = self.model_config
-        model = build_model(mc.network, mc.size, mc.variant, mc.placement, max_depth=self.config.max_depth)
+        # Untrained networks start from a fixed seed: every backend (and the cached ONNX file) then
+        # runs the same network, and the caller's random state is left alone.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = build_model(mc.network, mc.size, mc.variant, mc.placement, max_depth=self.config.max_depth)
         if self.weights_path is not None:
             state = weights_mod.load_state_dict(self.weights_path)
             self.load_report = load_weights(model, state, mc)
@@ -101,6 +126,8 @@ class DepthEstimator:
         info["input_hw"] = list(self.input_hw)
         info.update(self.backend.describe())
         info["precision"] = self.config.precision
+        if self.backend.artefact_status != "-":
+            info["artefact"] = self.backend.artefact_status
         return info
 
     def network_intrinsics(self, camera: Intrinsics, camera_wh: Tuple[int, int]) -> Intrinsics:
@@ -108,15 +135,7 @@ class DepthEstimator:
         return camera.resized(camera_wh, (self.input_hw[1], self.input_hw[0]))
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}")
-        if rgb.shape[0] < 2 or rgb.shape[1] < 2:
-            raise ValueError(f"image too small: {rgb.shape[1]}x{rgb.shape[0]}")
-        h, w = self.input_hw
-        resized = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
-        batch = resized.transpose(2, 0, 1)[None].astype(np.float32)
-        batch *= np.float32(1.0 / 255.0)
-        return batch
+        return preprocess_rgb(rgb, self.input_hw)
 
     def postprocess(self, raw: np.ndarray, camera_hw: Tuple[int, int]) -> np.ndarray:
         depth = raw.reshape(raw.shape[-2], raw.shape[-1]).astype(np.float32, copy=False)
@@ -130,7 +149,7 @@ class DepthEstimator:
         t0 = time.perf_counter()
         batch = self.preprocess(rgb)
         t1 = time.perf_counter()
-        raw = self.backend.run(batch)
+        raw = self.backend.run(batch)  # returns when the device has finished: the network time is honest
         t2 = time.perf_counter()
         depth = self.postprocess(raw, rgb.shape[:2])
         t3 = time.perf_counter()

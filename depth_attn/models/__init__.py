@@ -1,6 +1,8 @@
 """Depth networks and the one model registry."""
 
+from depth_attn.models.attention import load_balance_loss
 from depth_attn.models.registry import (
+    BUILD_OPTIONS,
     NETWORKS,
     PLACEMENTS,
     SIZES,
@@ -9,10 +11,23 @@ from depth_attn.models.registry import (
     ModelConfig,
     build_model,
     list_configs,
+    load_weights,
+    model_parts,
     validate_config,
 )
 
 __all__ = [
-    "NETWORKS", "PLACEMENTS", "SIZES", "VARIANTS", "ConfigError", "ModelConfig",
-    "build_model", "list_configs", "validate_config",
+    "BUILD_OPTIONS",
+    "NETWORKS",
+    "PLACEMENTS",
+    "SIZES",
+    "VARIANTS",
+    "ConfigError",
+    "ModelConfig",
+    "build_model",
+    "list_configs",
+    "load_balance_loss",
+    "load_weights",
+    "model_parts",
+    "validate_config",
 ]

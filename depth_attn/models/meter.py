@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from depth_attn.models.attention import MultiHeadAttention
+from depth_attn.models.attention import MultiHeadAttention, make_mixer
 
 # A token mixer maps (B, N, d) tokens laid on an (h, w) grid to (B, N, d).
 TokenMixerFactory = Callable[[int], nn.Module]
@@ -40,8 +40,33 @@ METER_HEADS = 4
 METER_HEAD_DIM = 8
 
 
+# The study's MoH split for METER: 2 shared heads + the top 2 of the other 2.
+METER_MOH_SPLIT = (2, 2)
+
+
 def base_attention(dim: int) -> nn.Module:
     return MultiHeadAttention(dim, heads=METER_HEADS, head_dim=METER_HEAD_DIM)
+
+
+def variant_mixer(variant: str, sr_ratio: int = 2) -> TokenMixerFactory:
+    """The token-mixer factory of a METER variant. Pyra's reduction ratio: the study uses 2 for
+    KITTI, 4 for NYU. MoH keeps ``to_qkv`` and ``to_out`` (same shapes), so it loads them."""
+    if variant == "base":
+        return base_attention
+
+    def factory(dim: int) -> nn.Module:
+        return make_mixer(
+            variant,
+            dim,
+            METER_HEADS,
+            METER_HEAD_DIM,
+            source="self",
+            layout="meter",
+            sr_ratio=sr_ratio,
+            moh_split=METER_MOH_SPLIT,
+        )
+
+    return factory
 
 
 class SeparableConv(nn.Module):
@@ -91,8 +116,8 @@ class PreNorm(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.fn = fn
 
-    def forward(self, x: torch.Tensor, *args) -> torch.Tensor:
-        return self.fn(self.norm(x), *args)
+    def forward(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        return self.fn(self.norm(x), **kwargs)
 
 
 class FeedForward(nn.Module):
@@ -116,7 +141,7 @@ class Transformer(nn.Module):
 
     def forward(self, tokens: torch.Tensor, grid_hw: Tuple[int, int]) -> torch.Tensor:
         for attn, ff in self.layers:
-            tokens = attn(tokens, grid_hw) + tokens
+            tokens = attn(tokens, grid_hw=grid_hw) + tokens
             tokens = ff(tokens) + tokens
         return tokens
 

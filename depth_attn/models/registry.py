@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from torch import nn
 
@@ -29,7 +29,7 @@ class ModelConfig:
         return f"{self.network}-{self.size}-{self.variant}-{self.placement}"
 
     @classmethod
-    def parse(cls, name: str) -> "ModelConfig":
+    def parse(cls, name: str) -> ModelConfig:
         """From ``network-size-variant-placement`` (placement optional, default full)."""
         parts = name.strip().split("-")
         if len(parts) == 3:
@@ -69,18 +69,81 @@ def list_configs(network: Optional[str] = None) -> List[ModelConfig]:
     return configs
 
 
+# Keyword options build_model accepts, with the study's defaults.
+BUILD_OPTIONS = {
+    "sr_ratio": 2,  # pyra's spatial reduction R (2 in 7x7 windows and METER-KITTI; 4 for METER-NYU)
+    "drop_path_rate": 0.0,  # Swin stochastic depth (training only)
+    "min_depth": 1e-3,  # PixelFormer's first bin edge, metres
+}
+
+
+def placement_variants(config: ModelConfig) -> Tuple[str, str]:
+    """(encoder mixer, decoder mixer) of a configuration."""
+    enc = config.variant if config.placement in ("full", "encoder") else "base"
+    dec = config.variant if config.placement in ("full", "decoder") else "base"
+    return enc, dec
+
+
 def build_model(
-    network: str, size: str = "tiny", variant: str = "base", placement: str = "full", max_depth: Optional[float] = None
+    network: str,
+    size: str = "tiny",
+    variant: str = "base",
+    placement: str = "full",
+    max_depth: Optional[float] = None,
+    **options,
 ) -> nn.Module:
     """Build an untrained network. Input: RGB in [0, 1], NCHW (any normalisation happens inside the
-    model). Output: (N, 1, h, w) depth; METER in its checkpoint's unit, the others in metres."""
+    model). Output: (N, 1, h, w) depth; METER in its checkpoint's unit (a quarter of the input
+    resolution), PixelFormer and NeWCRFs in metres at the input resolution (sides multiples of 32),
+    at most ``max_depth`` (default 80). ``options``: see ``BUILD_OPTIONS``."""
     config = validate_config(network, size, variant, placement)
+    unknown = sorted(set(options) - set(BUILD_OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown build option(s) {', '.join(unknown)}; known: {', '.join(BUILD_OPTIONS)}")
+    opts = {**BUILD_OPTIONS, **options}
+    if int(opts["sr_ratio"]) < 1:
+        raise ConfigError(f"sr_ratio must be a positive integer, got {opts['sr_ratio']}")
+    depth_cap = 80.0 if max_depth is None else float(max_depth)
+    if depth_cap <= 0:
+        raise ConfigError(f"max_depth must be positive, got {max_depth}")
+    enc, dec = placement_variants(config)
     if config.network == "meter":
-        from depth_attn.models.meter import Meter
+        from depth_attn.models.meter import Meter, variant_mixer
 
-        if config.variant == "base":
-            return Meter(config.size)
-    raise NotImplementedError(f"{config.name} is not built yet")
+        return Meter(config.size, variant_mixer(config.variant, int(opts["sr_ratio"])))
+    if config.network == "pixelformer":
+        from depth_attn.models.pixelformer import PixelFormer
+
+        return PixelFormer(
+            config.size,
+            enc,
+            dec,
+            max_depth=depth_cap,
+            min_depth=float(opts["min_depth"]),
+            sr_ratio=int(opts["sr_ratio"]),
+            drop_path_rate=float(opts["drop_path_rate"]),
+        )
+    from depth_attn.models.newcrfs import NeWCRFs
+
+    return NeWCRFs(
+        config.size,
+        enc,
+        dec,
+        max_depth=depth_cap,
+        sr_ratio=int(opts["sr_ratio"]),
+        drop_path_rate=float(opts["drop_path_rate"]),
+    )
+
+
+def model_parts(model: nn.Module, network: str) -> Dict[str, List[Tuple[str, nn.Module]]]:
+    """Named submodules split into the ``encoder`` and the ``decoder`` (everything else)."""
+    encoder_prefix = "encoder." if network == "meter" else "backbone."
+    parts: Dict[str, List[Tuple[str, nn.Module]]] = {"encoder": [], "decoder": []}
+    for name, module in model.named_modules():
+        if not name:
+            continue
+        parts["encoder" if name.startswith(encoder_prefix) else "decoder"].append((name, module))
+    return parts
 
 
 def load_weights(model: nn.Module, state: dict, config: ModelConfig) -> dict:

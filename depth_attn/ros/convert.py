@@ -26,7 +26,7 @@ from std_msgs.msg import Header
 from depth_attn import encodings
 from depth_attn.colormap import all_in_range
 from depth_attn.encodings import EncodingError
-from depth_attn.geometry import Intrinsics, _ray_grid, valid_depth_mask  # _ray_grid: depth_to_points' rays
+from depth_attn.geometry import Intrinsics, ray_grid, valid_depth_mask
 
 __all__ = [
     "EncodingError", "stamp_to_ns", "ns_to_stamp", "image_to_numpy", "image_to_rgb", "compressed_to_rgb",
@@ -293,7 +293,7 @@ class PointCloudBuilder:
         z = np.ascontiguousarray(depth_m[::stride, ::stride], dtype=np.float32)
         if not all_in_range(z, 0.0, max_depth):  # geometry.valid_depth_mask, in one pass for the usual case
             z = np.where(valid_depth_mask(z, 0.0, max_depth), z, np.float32(np.nan))
-        rx, ry = _ray_grid(h, w, stride, intrinsics)
+        rx, ry = ray_grid(h, w, stride, intrinsics)
         x, y = self._planes
         np.multiply(rx, z, out=x)
         np.multiply(ry, z, out=y)

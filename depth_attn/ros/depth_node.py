@@ -7,7 +7,8 @@ Topics (relative, remap them): in ``image`` (sensor_msgs/Image) or ``image/compr
 QoS; out ``depth`` (32FC1 metres, NaN = no estimate, camera resolution), ``depth/camera_info``,
 ``points`` (PointCloud2), ``depth/color`` (rgb8), ``depth/timing`` (DiagnosticArray: this frame's
 decode/preprocess/network/postprocess milliseconds, published just before ``depth``) and
-``/diagnostics``. Every per-frame output carries the input image's header. ``points`` and ``depth/color`` are only built while someone subscribes.
+``/diagnostics``. Every per-frame output carries the input image's header.
+``points`` and ``depth/color`` are only built while someone subscribes.
 
 Callbacks only put the newest frame into a one-frame slot; one worker thread runs the network. A
 frame arriving while the worker is busy replaces the waiting one and is counted as dropped.
@@ -32,16 +33,18 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from depth_attn.colormap import DepthColorizer
 from depth_attn.encodings import EncodingError
 from depth_attn.geometry import Intrinsics
+from depth_attn.inference.backends.base import BACKENDS, PRECISIONS
+from depth_attn.models.registry import NETWORKS, PLACEMENTS, SIZES, VARIANTS
 from depth_attn.ros import convert
 from depth_attn.stream import FrameWorker, LatestSlot, RateMeter, RollingStats, StampCache, Throttle
 
 CHOICES = {
-    "network": ("meter", "pixelformer", "newcrfs"),
-    "size": ("tiny", "base", "large"),
-    "variant": ("base", "meta", "pyra", "moh"),
-    "placement": ("full", "encoder", "decoder"),
-    "backend": ("torch", "onnxruntime", "tensorrt"),
-    "precision": ("fp32", "fp16", "int8"),
+    "network": NETWORKS,
+    "size": SIZES,
+    "variant": VARIANTS,
+    "placement": PLACEMENTS,
+    "backend": BACKENDS,
+    "precision": PRECISIONS,
     "output_reliability": ("reliable", "best_effort"),
     "image_transport": ("raw", "compressed"),
 }
@@ -321,7 +324,7 @@ class DepthNode(Node):
     def _publish_timing(self, header, decode_ms: float, timing) -> None:
         """This frame's timings, stamped like its depth, so an evaluator pairs them exactly."""
         values = (decode_ms, timing.preprocess_ms, timing.network_ms, timing.postprocess_ms)
-        for key_value, value in zip(self._timing_status.values, values):
+        for key_value, value in zip(self._timing_status.values, values, strict=True):
             key_value.value = f"{value:.3f}"
         self.pub_timing.publish(DiagnosticArray(header=header, status=[self._timing_status]))
 

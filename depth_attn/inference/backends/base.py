@@ -4,6 +4,16 @@ from typing import Dict
 
 import numpy as np
 
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def flag(value: object) -> bool:
+    """A boolean backend option that may come as text (CLI ``--option``, a node parameter string)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
 
 class BackendError(RuntimeError):
     """A backend that cannot start or run; the message says what to do."""
@@ -14,6 +24,8 @@ class Backend:
     float32; it returns only when the result is ready (device synchronised)."""
 
     name = "backend"
+    # Where the ONNX file/engine came from: "hit", "built (why)", "given" or "-" (none needed).
+    artefact_status = "-"
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -1,0 +1,75 @@
+"""`depth-attn build-engine`: the TensorRT engine of a network on this GPU, built once and cached."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from depth_attn.cli.export import add_network_args, help_text
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "build-engine",
+        help="build (or find in the cache) the TensorRT engine of a network: fp32, fp16 or int8",
+        description=help_text("Export the network to ONNX (cached) and build a TensorRT engine from it on this GPU "
+        "(TensorRT 8.6 or 10.x), fp32, fp16, or int8 calibrated on real frames (a folder of images or a "
+        "rosbag2 recording, preprocessed exactly as at inference). The engine goes into the artefact cache "
+        "($DEPTH_ATTN_HOME/artefacts/engines), keyed by the ONNX file's checksum, precision, calibration set, "
+        "TensorRT version and GPU, so the depth node finds it at start instead of building it again; a "
+        "corrupt or incompatible cached engine is rebuilt with a warning. Run it once per robot after "
+        "`depth-attn doctor`. Needs tensorrt and a CUDA GPU (without them it says what to install).",
+        "  depth-attn build-engine --weights meter-xxs-kitti --precision fp16\n"
+        "  depth-attn build-engine --weights meter-xxs-kitti --precision int8 --calibration frames/ "
+        "--calibration-frames 200\n"
+        "  depth-attn build-engine --weights meter-xxs-kitti --precision int8 --calibration drive.mcap "
+        "--out meter.engine"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_network_args(p)
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16", help="engine precision")
+    p.add_argument("--device", default="cuda", help="CUDA device, e.g. cuda or cuda:1 (default: cuda)")
+    p.add_argument("--calibration", type=Path, default=None, metavar="FOLDER_OR_BAG",
+                   help="int8 only: a folder of images (taken in name order) or a rosbag2 recording (its colour "
+                   "image topic)")
+    p.add_argument("--calibration-frames", type=int, default=100, help="int8 only: frames to calibrate on")
+    p.add_argument("--workspace-gb", type=float, default=2.0, help="TensorRT builder workspace, GiB")
+    p.add_argument("--rebuild", action="store_true", help="build again even when the cache has an engine")
+    p.add_argument("--out", type=Path, default=None, help="also copy the engine to this file")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import shutil
+
+    from depth_attn.inference import DepthEstimator, EstimatorConfig
+    from depth_attn.inference.backends.tensorrt_backend import import_tensorrt
+    from depth_attn.inference.parity import random_batch, relative_error
+
+    import_tensorrt()  # say what to install before any export work
+    if args.precision == "int8" and args.calibration is None:
+        raise ValueError("--precision int8 needs --calibration FOLDER_OR_BAG (real frames of the robot's camera)")
+    options = {"workspace_gb": args.workspace_gb, "rebuild": args.rebuild}
+    if args.calibration is not None:
+        options.update(calibration=str(args.calibration), calibration_frames=args.calibration_frames)
+    estimator = DepthEstimator(
+        EstimatorConfig(network=args.network, size=args.size, variant=args.variant, placement=args.placement,
+                        weights=args.weights, backend="tensorrt", precision=args.precision, device=args.device,
+                        input_hw=args.input_size, max_depth=args.max_depth, backend_options=options)
+    )
+    info = estimator.describe()
+    engine = Path(str(info["engine"]))
+    print(f"{estimator.model_config.name} {estimator.input_hw[0]}x{estimator.input_hw[1]} {args.precision} on "
+          f"{info['device']}, TensorRT {info['tensorrt']}: {estimator.backend.artefact_status} -> {engine}")
+    reference = DepthEstimator(
+        EstimatorConfig(network=args.network, size=args.size, variant=args.variant, placement=args.placement,
+                        weights=args.weights, input_hw=args.input_size, max_depth=args.max_depth)
+    )
+    batch = random_batch(estimator.input_hw)
+    error = relative_error(estimator.backend.run(batch), reference.backend.run(batch))
+    print(f"max relative error against PyTorch fp32 on the CPU (random input): {error:.2e}")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(engine, args.out)
+        print(f"copied to {args.out.resolve()}")
+    return 0

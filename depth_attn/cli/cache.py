@@ -1,0 +1,48 @@
+"""`depth-attn cache`: see and clear the built artefacts (ONNX files, TensorRT engines)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+KINDS = ("onnx", "engines")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "cache",
+        help="list or clear cached ONNX files and TensorRT engines",
+        description="Artefacts are built once per configuration, weights, input size, precision, backend "
+        "version and device, and kept in $DEPTH_ATTN_HOME/artefacts (default ~/.cache/depth_attn/artefacts). "
+        "A corrupt entry is rebuilt on its own; clear entries to reclaim disk or to force a rebuild "
+        "(e.g. after changing calibration images).",
+    )
+    sub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
+    for name, text, func in (("list", "show the cached artefacts", run_list),
+                             ("clear", "delete cached artefacts (all, or those matching --kind/--match)", run_clear)):
+        a = sub.add_parser(name, help=text, description=text)
+        a.add_argument("--kind", choices=KINDS, default=None, help="only this kind of artefact")
+        a.add_argument("--match", default="", metavar="TEXT",
+                       help="only entries whose label contains TEXT, e.g. meter-tiny")
+        a.set_defaults(func=func)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from depth_attn.inference.cache import ArtefactCache
+
+    cache = ArtefactCache()
+    entries = [e for e in cache.entries(args.kind) if args.match in e.label]
+    print(f"{cache.root}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
+    for e in entries:
+        made = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created))
+        print(f"  {e.kind:<7} {e.label:<48} {e.size / 1e6:9.1f} MB  {made}  {e.path}")
+    return 0
+
+
+def run_clear(args: argparse.Namespace) -> int:
+    from depth_attn.inference.cache import ArtefactCache
+
+    removed = ArtefactCache().remove(args.kind, args.match)
+    freed = sum(e.size for e in removed) / 1e6
+    print(f"removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'} ({freed:.1f} MB)")
+    return 0

@@ -1,0 +1,133 @@
+"""`depth-attn doctor`: what works on this machine. The first command to run on a new robot."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from depth_attn.cli.export import add_network_args, help_text
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "doctor",
+        help="versions, devices, which backends work, and a parity self-test of each",
+        description=help_text("Check this machine: Python and library versions (torch, ONNX, ONNX Runtime, TensorRT), "
+        "devices (CPU, CUDA GPUs, Jetson model), the artefact cache, and for every backend that could run here "
+        "(torch CPU/CUDA fp32/fp16, onnxruntime CPU/CUDA, tensorrt fp32/fp16) a self-test: the same random input "
+        "through it and through PyTorch fp32 on the CPU, pass when the max relative error (max |out - ref| / "
+        "max |ref|) is within 1e-3 (fp32) or 5e-2 (fp16). Backends that cannot run here are listed with what "
+        "to install. Exit status 0 when nothing failed, 1 otherwise. The first command to run on a new Jetson "
+        "(TensorRT engines it builds stay in the cache for the node).",
+        "  depth-attn doctor\n"
+        "  depth-attn doctor --weights meter-xxs-kitti --json doctor.json"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_network_args(p)
+    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the report as JSON")
+    p.set_defaults(func=run)
+
+
+def versions() -> dict:
+    import importlib.metadata
+    import importlib.util
+    import platform
+
+    import depth_attn
+
+    found = {"python": platform.python_version(), "depth_attn": depth_attn.__version__}
+    for label, dist in (("torch", "torch"), ("numpy", "numpy"), ("opencv", "opencv-python-headless"),
+                        ("onnx", "onnx"), ("onnxscript", "onnxscript"), ("onnxruntime", "onnxruntime"),
+                        ("onnxruntime-gpu", "onnxruntime-gpu"), ("tensorrt", "tensorrt")):
+        try:
+            found[label] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            found[label] = None
+    if found["tensorrt"] is None:
+        from depth_attn.inference.backends.tensorrt_backend import tensorrt_version
+
+        found["tensorrt"] = tensorrt_version()  # JetPack installs it without pip metadata
+    if found["opencv"] is None:
+        import cv2
+
+        found["opencv"] = cv2.__version__
+    # ROS is only looked for, never imported: the core stays ROS-free.
+    found["rclpy"] = "found" if importlib.util.find_spec("rclpy") else None
+    return found
+
+
+def devices() -> dict:
+    import os
+    import platform
+
+    import torch
+
+    info = {"machine": platform.machine(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "cuda": []}
+    model_file = Path("/proc/device-tree/model")
+    if model_file.is_file():
+        info["board"] = model_file.read_text(errors="replace").strip("\x00\n ")
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            info["cuda"].append({"index": i, "name": props.name, "capability": f"{props.major}.{props.minor}",
+                                 "memory_gib": round(props.total_memory / 2**30, 1)})
+    try:
+        import onnxruntime
+
+        info["onnxruntime_providers"] = onnxruntime.get_available_providers()
+    except ImportError:
+        info["onnxruntime_providers"] = []
+    return info
+
+
+def _cpu_model() -> str:
+    import platform
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.lower().startswith(("model name", "hardware")):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from depth_attn.inference.cache import artefacts_dir
+    from depth_attn.inference.parity import self_test
+
+    found = versions()
+    machine = devices()
+    print("versions")
+    for name, version in found.items():
+        print(f"  {name:16s} {version or '-'}")
+    print("devices")
+    print(f"  cpu              {machine['cpu']} ({machine['cpu_count']} cores, torch uses {machine['torch_threads']})")
+    if "board" in machine:
+        print(f"  board            {machine['board']}")
+    for gpu in machine["cuda"]:
+        print(f"  cuda:{gpu['index']:<11d} {gpu['name']} (sm {gpu['capability']}, {gpu['memory_gib']} GiB)")
+    if not machine["cuda"]:
+        print("  cuda             none visible to PyTorch")
+    print(f"  onnxruntime      {', '.join(machine['onnxruntime_providers']) or '-'}")
+    print(f"artefact cache     {artefacts_dir()}")
+    print(f"self-test          {args.network}/{args.size}/{args.variant}/{args.placement}, weights "
+          f"{args.weights or 'untrained (seed 0)'}, against torch cpu fp32", flush=True)
+    results = self_test(args.network, args.size, args.variant, args.placement, args.weights, args.input_size)
+    print(f"  {'backend':12s} {'device':6s} {'prec':5s} {'result':6s} {'rel.err':>9s} {'ms':>8s}  detail")
+    for r in results:
+        err = f"{r.relative_error:.1e}" if r.relative_error is not None else "-"
+        ms = f"{r.latency_ms:.1f}" if r.latency_ms is not None else "-"
+        print(f"  {r.backend:12s} {r.device:6s} {r.precision:5s} {r.status.upper():6s} {err:>9s} {ms:>8s}  {r.detail}")
+    failed = [r for r in results if r.status == "fail"]
+    working = sorted({r.backend for r in results if r.status == "pass"})
+    print(f"working backends: {', '.join(working) or 'none'}; "
+          + (f"{len(failed)} FAILED" if failed else "no failures"))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        report = {"versions": found, "devices": machine, "artefact_cache": str(artefacts_dir()),
+                  "self_test": [r.as_dict() for r in results]}
+        args.json.write_text(json.dumps(report, indent=2))
+    return 1 if failed else 0
