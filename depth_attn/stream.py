@@ -18,6 +18,22 @@ import numpy as np
 
 T = TypeVar("T")
 
+# Python hands the GIL to a waiting thread only every sys.getswitchinterval() (5 ms by default).
+# The frame worker drops and retakes the GIL at every cv2/numpy/ONNX Runtime call, and each
+# retake can wait that long behind the executor threads that build incoming 1-2 MB messages; in the
+# one-process evaluation graph that made frames 2-3x slower and lost a third of them at 10 Hz.
+# At 1 ms both vanished (docs/benchmarks.md, "the evaluation graph").
+GIL_SWITCH_INTERVAL_S = 0.001
+
+
+def prefer_frame_latency() -> None:
+    """Shorten the interpreter's thread switch interval (process-wide) so the frame worker gets the
+    GIL back promptly; never lengthens one that was set shorter."""
+    import sys
+
+    if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+
 
 class LatestSlot(Generic[T]):
     """A queue of length one: ``put`` replaces what waits (counted in ``dropped``)."""

@@ -115,3 +115,20 @@ def test_rate_meter_and_throttle_with_a_manual_clock():
     assert throttle("a") and not throttle("a") and throttle("b")
     now[0] += 5.1
     assert throttle("a")
+
+
+def test_frame_latency_shortens_the_gil_switch_interval_but_never_lengthens_it():
+    import sys
+
+    from depth_attn.stream import GIL_SWITCH_INTERVAL_S, prefer_frame_latency
+
+    saved = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        prefer_frame_latency()
+        assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_INTERVAL_S)
+        sys.setswitchinterval(0.0002)
+        prefer_frame_latency()
+        assert sys.getswitchinterval() == pytest.approx(0.0002)
+    finally:
+        sys.setswitchinterval(saved)

@@ -10,7 +10,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run",
         help="run the ROS 2 nodes (depth node, player, evaluator) in one process, without ros2 launch",
-        description="Start the nodes of a config file in one process over rclpy's MultiThreadedExecutor, "
+        description="Start the nodes of a config file in one process over one rclpy executor, "
         "with the same parameters `ros2 launch` would give them: the config is an ordinary ROS 2 params "
         "file (`<node>: ros__parameters: {...}`) whose `depth_attn_run` section lists the nodes and the "
         "remappings. Runs until every node with a job (a player, an evaluator) has finished, or until "

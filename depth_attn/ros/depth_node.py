@@ -36,7 +36,15 @@ from depth_attn.geometry import Intrinsics
 from depth_attn.inference.backends.base import BACKENDS, PRECISIONS
 from depth_attn.models.registry import NETWORKS, PLACEMENTS, SIZES, VARIANTS
 from depth_attn.ros import convert
-from depth_attn.stream import FrameWorker, LatestSlot, RateMeter, RollingStats, StampCache, Throttle
+from depth_attn.stream import (
+    FrameWorker,
+    LatestSlot,
+    RateMeter,
+    RollingStats,
+    StampCache,
+    Throttle,
+    prefer_frame_latency,
+)
 
 CHOICES = {
     "network": NETWORKS,
@@ -186,6 +194,7 @@ class DepthNode(Node):
                                                  qos_profile_sensor_data)
         self.diag_timer = self.create_timer(s.diagnostics_period, self.publish_diagnostics)
 
+        prefer_frame_latency()
         self.worker = FrameWorker(self.slot, self._process, self._on_frame_error, name=f"{node_name}-worker")
         self.worker.start()
         info = self.estimator.describe()
@@ -433,7 +442,7 @@ def main(args=None) -> int:
     """`ros2 run depth_attn depth_node --ros-args -p backend:=onnxruntime -r image:=/camera/image_raw`."""
     import sys
 
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
 
     try:
         from rclpy.executors import ExternalShutdownException
@@ -448,7 +457,7 @@ def main(args=None) -> int:
         if rclpy.ok():
             rclpy.shutdown()
         return 1
-    executor = MultiThreadedExecutor()
+    executor = SingleThreadedExecutor()  # callbacks only hand work to the node's thread
     executor.add_node(node)
     try:
         executor.spin()

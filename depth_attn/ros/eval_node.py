@@ -181,7 +181,7 @@ def main(args=None) -> int:
     import sys
 
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     rclpy.init(args=args)
     try:
@@ -190,7 +190,7 @@ def main(args=None) -> int:
         print(f"[eval_node] FATAL: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 1
-    executor = MultiThreadedExecutor()
+    executor = SingleThreadedExecutor()  # callbacks only hand work to the node's thread
     executor.add_node(node)
     try:
         while rclpy.ok() and not node.finished.is_set():

@@ -1,4 +1,4 @@
-"""Several nodes in one process over rclpy's MultiThreadedExecutor: what `depth-attn run` does on
+"""Several nodes in one process over one rclpy SingleThreadedExecutor: what `depth-attn run` does on
 machines without `ros2 launch` (PyPI rclpy), and what tests use.
 
 Protocol (read this if you write a node for the graph)
@@ -162,16 +162,20 @@ def make_spec(config: Optional[Path], sets: Sequence[str] = (), nodes: Optional[
 
 
 class Graph:
-    """The nodes of a ``GraphSpec`` on one MultiThreadedExecutor in a private context.
+    """The nodes of a ``GraphSpec`` on one SingleThreadedExecutor in a private context.
+
+    Single-threaded on purpose: every callback of our nodes only hands work to the node's own
+    thread, and rclpy's MultiThreadedExecutor doubled the end-to-end latency of the evaluation graph
+    on 2 cores (its thread pool fights the frame workers for the GIL; docs/benchmarks.md).
 
     ``with Graph(spec) as g: g.spin()`` runs to the end (see the module docstring); tests use
     ``g.start()`` (spins in a thread) and ``g.nodes[...]``.
     """
 
-    def __init__(self, spec: GraphSpec, num_threads: Optional[int] = None) -> None:
+    def __init__(self, spec: GraphSpec) -> None:
         import rclpy
         from rclpy.context import Context
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
 
         self.spec = spec
         self.context = Context()
@@ -186,7 +190,7 @@ class Graph:
         except BaseException:
             self.close()
             raise
-        self.executor = MultiThreadedExecutor(num_threads=num_threads, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
         for node in self.nodes.values():
             self.executor.add_node(node)
 
