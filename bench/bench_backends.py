@@ -178,7 +178,8 @@ def markdown(rows: List[Dict[str, object]], torch_modes: List[str], meta: Dict[s
         f"onnxruntime {meta['onnxruntime']}",
         f"- command: `{meta['command']}`",
         f"- date: {meta['date_utc']} (the run took {meta['wall_s']} s); 1-minute load average before/after: "
-        f"{meta['load_average_1min'][0]} / {meta['load_average_1min'][1]} (other work shared the CPU)",
+        f"{meta['load_average_1min'][0]} / {meta['load_average_1min'][1]} (the benchmark itself loads up to "
+        "its thread count; more before it means other work shared the CPU)",
         "",
         "| " + " | ".join(head) + " |",
         "| " + " | ".join("---" for _ in head) + " |",

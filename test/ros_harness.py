@@ -1,4 +1,4 @@
-"""Shared helpers for the ROS 2 tests: a private rclpy context, an executor spinning in a thread,
+"""Shared helpers for the ROS 2 tests: a private rclpy context, a single-threaded executor spinning in a thread,
 and a probe node that publishes camera frames (sensor-data QoS, best effort) and records what comes
 back on reliable (default QoS) subscriptions."""
 
@@ -12,7 +12,7 @@ from typing import Callable, Dict, List
 
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 
@@ -22,12 +22,13 @@ def unique(prefix: str) -> str:
 
 
 class RosSession:
-    """A private context with a MultiThreadedExecutor spinning in a background thread."""
+    """A private context with a SingleThreadedExecutor (as the nodes' own mains and the graph runner use)
+    spinning in a background thread."""
 
     def __init__(self) -> None:
         self.context = Context()
         rclpy.init(args=[], context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
         self.nodes: List[Node] = []
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._stop = threading.Event()
