@@ -1,7 +1,8 @@
-"""Where things live: the cache home and the shared data/weights folders."""
+"""Where things live (the cache home, the shared data/weights folders) and how files are checksummed."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -26,3 +27,12 @@ def data_dir() -> Path:
 
 def shared_weights_dir() -> Path:
     return shared_dir() / "weights"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """The hex sha256 of a file, read in chunks (checkpoints, ONNX files and engines are large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()

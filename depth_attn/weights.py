@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import shutil
@@ -14,7 +13,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from depth_attn.paths import home_dir, shared_weights_dir
+from depth_attn.paths import home_dir, sha256_file, shared_weights_dir
 
 METER_URL = "https://github.com/lorenzopapa5/METER/raw/main/models/build_model_best_{dataset}_{size}"
 
@@ -74,14 +73,6 @@ CHECKPOINTS: Dict[str, CheckpointInfo] = {
 }
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def weights_cache_dir() -> Path:
     return home_dir() / "weights"
 
@@ -99,14 +90,14 @@ def checkpoint_info(name: str) -> CheckpointInfo:
 
 def identify(path: Path) -> Optional[CheckpointInfo]:
     """The known checkpoint whose checksum this file has, if any."""
-    digest = sha256_of(path)
+    digest = sha256_file(path)
     return next((info for info in CHECKPOINTS.values() if info.sha256 == digest), None)
 
 
 def _check_digest(info: CheckpointInfo, path: Path) -> None:
     if info.sha256 is None:
         return
-    digest = sha256_of(path)
+    digest = sha256_file(path)
     if digest != info.sha256:
         raise WeightsError(
             f"{path} does not match the checksum of {info.name} (expected {info.sha256}, got {digest}); "

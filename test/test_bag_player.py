@@ -77,3 +77,24 @@ def test_player_clear_errors(tmp_path):
             BagPlayer(node_name=f"player_{uuid.uuid4().hex[:8]}", context=session.context)
     finally:
         session.close()
+
+
+def test_play_command_plays_the_whole_bag_to_a_subscriber(kitti_bag, capsys):
+    """`depth-attn play` (its own context, as on a machine without ros2 bag play) reaches a listener."""
+    from depth_attn.cli import main as cli_main
+
+    ns = f"/c{uuid.uuid4().hex[:8]}"
+    session = RosSession()
+    try:
+        probe = session.add(Probe(session.context, ns))
+        probe.listen(Image, f"{ns}/gt", QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE))
+        code = cli_main(["play", str(kitti_bag), "--frame-rate", "20", "--topics", bags.GT_TOPIC,
+                         "--remap", f"{bags.GT_TOPIC}:={ns}/gt"])
+        assert probe.wait_for(lambda: len(probe.received[f"{ns}/gt"]) == 3, 10)  # one pass: 3 of 4 frames have GT
+    finally:
+        session.close()
+    assert code == 0
+    assert f"played 3 frames (3 messages) from {kitti_bag}" in capsys.readouterr().out
+    depths = [convert.image_to_depth(m) for m in probe.received[f"{ns}/gt"]]
+    assert all(d.shape == (375, 1242) for d in depths)
+    assert cli_main(["play", str(kitti_bag.parent / "no_such_bag")]) == 1

@@ -40,7 +40,7 @@ def test_fetch_downloads_and_verifies(http_root, kitti_checkpoint, capsys):
     assert rc == 0
     landed = weights.cached_path("meter-xxs-kitti")
     assert landed.is_file()
-    assert weights.sha256_of(landed) == weights.CHECKPOINTS["meter-xxs-kitti"].sha256
+    assert weights.sha256_file(landed) == weights.CHECKPOINTS["meter-xxs-kitti"].sha256
     assert weights.locate("meter-xxs-kitti") == landed  # the cache wins over the shared copy
     assert list(landed.parent.iterdir()) == [landed]  # no partial files left
     assert str(landed) in capsys.readouterr().out

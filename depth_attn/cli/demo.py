@@ -58,6 +58,7 @@ def build_bag(out: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    import importlib.util
     import json
     import time
 
@@ -70,9 +71,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     online = not args.offline
     if online:
-        try:
-            import rclpy  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("rclpy") is None:
             print("rclpy is not installed here: evaluating the bag offline instead (`make setup` installs it)")
             online = False
     if online:

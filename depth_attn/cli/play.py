@@ -41,11 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import rclpy
-    from rclpy.context import Context
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-
-    from depth_attn.ros.player import BagPlayer
+    from depth_attn.ros.player import play
 
     if not args.bag.exists():
         raise FileNotFoundError(f"bag not found: {args.bag}")
@@ -65,27 +61,4 @@ def run(args: argparse.Namespace) -> int:
         cli_args += ["-p", "topics:=[" + ",".join(f"'{t}'" for t in args.topics) + "]"]
     for rule in args.remap:
         cli_args += ["-r", rule]
-    context = Context()
-    rclpy.init(args=[], context=context)
-    player = None
-    executor = SingleThreadedExecutor(context=context)
-    try:
-        player = BagPlayer(context=context, cli_args=cli_args)
-        executor.add_node(player)
-        while context.ok() and not player.finished.is_set():
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        code = 0
-        if player is not None:
-            player.close()
-            code = player.exit_code
-            print(f"played {player.frames_sent} frames ({player.messages_sent} messages) from {args.bag}")
-            if player.error:
-                print(f"depth-attn play: error: {player.error}")
-            player.destroy_node()
-        executor.shutdown()
-        if context.ok():
-            rclpy.shutdown(context=context)
-    return code
+    return play(cli_args)

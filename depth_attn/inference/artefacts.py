@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from depth_attn.inference.cache import ArtefactCache, CacheResult, sha256_file
+from depth_attn.inference.cache import ArtefactCache, CacheResult
 from depth_attn.inference.export import DEFAULT_OPSET, check_onnx, export_onnx
 from depth_attn.inference.preprocess import preprocess_rgb
 from depth_attn.models.registry import ModelConfig
-from depth_attn.paths import PACKAGE_ROOT
+from depth_attn.paths import PACKAGE_ROOT, sha256_file
 
 UNTRAINED = "untrained-seed0"  # untrained networks are initialised from a fixed seed, so they are reproducible
 

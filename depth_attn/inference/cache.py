@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Mapping, Optional
 
-from depth_attn.paths import home_dir
+from depth_attn.paths import home_dir, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,6 @@ class CacheWarning(UserWarning):
 
 def artefacts_dir() -> Path:
     return home_dir() / "artefacts"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def key_digest(key: Mapping[str, object]) -> str:

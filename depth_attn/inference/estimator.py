@@ -97,7 +97,7 @@ class DepthEstimator:
             return UNTRAINED
         if self.checkpoint is not None and self.checkpoint.sha256:
             return self.checkpoint.sha256  # already checked against the file by weights.resolve
-        return weights_mod.sha256_of(self.weights_path)
+        return weights_mod.sha256_file(self.weights_path)
 
     def _backend_options(self) -> Dict[str, object]:
         options: Dict[str, object] = {"device": self.config.device, "precision": self.config.precision}

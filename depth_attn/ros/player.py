@@ -19,8 +19,9 @@ import importlib
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
+import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -201,11 +202,42 @@ class BagPlayer(Node):
         self._thread.join(5.0)
 
 
+def play(cli_args: List[str]) -> int:
+    """Play a bag in a private context until done or Ctrl-C (what `depth-attn play` runs); ``cli_args``
+    are ROS arguments (``--ros-args -p bag:=... -r from:=to``). Prints what was played."""
+    from rclpy.context import Context
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    context = Context()
+    rclpy.init(args=[], context=context)
+    player = None
+    executor = SingleThreadedExecutor(context=context)
+    code = 0
+    try:
+        player = BagPlayer(context=context, cli_args=cli_args)
+        executor.add_node(player)
+        while context.ok() and not player.finished.is_set():
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if player is not None:
+            player.close()
+            code = player.exit_code
+            print(f"played {player.frames_sent} frames ({player.messages_sent} messages) from {player.bag}")
+            if player.error:
+                print(f"depth-attn play: error: {player.error}")
+            player.destroy_node()
+        executor.shutdown()
+        if context.ok():
+            rclpy.shutdown(context=context)
+    return code
+
+
 def main(args=None) -> int:
     """`ros2 run depth_attn player --ros-args -p bag:=out/kitti_bag -p restamp:=true` (or `depth-attn play`)."""
     import sys
 
-    import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     rclpy.init(args=args)
