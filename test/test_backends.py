@@ -115,6 +115,21 @@ def test_estimator_with_onnxruntime_uses_the_same_pre_and_postprocessing():
     assert timing.total_ms == pytest.approx(timing.preprocess_ms + timing.network_ms + timing.postprocess_ms)
 
 
+
+def test_estimate_into_a_given_buffer_gives_the_same_depth():
+    """The depth node has the estimator write into the outgoing message's buffer."""
+    rgb = np.random.default_rng(4).integers(0, 256, (120, 400, 3), dtype=np.uint8)
+    estimator = DepthEstimator(EstimatorConfig(input_hw=HW, max_depth=80.0))
+    expected = estimator.estimate(rgb)
+    buffer = np.full((120, 400), -1.0, dtype=np.float32)
+    written = estimator.estimate(rgb, out=buffer)
+    assert written is buffer
+    np.testing.assert_array_equal(buffer, expected)
+    assert buffer.min() >= estimator.min_depth and buffer.max() <= 80.0
+    with pytest.raises(ValueError, match="float32 120x400"):
+        estimator.estimate(rgb, out=np.zeros((120, 401), np.float32))
+
+
 # ------------------------------------------------------------------------------- torch
 
 

@@ -277,13 +277,15 @@ class DepthNode(Node):
         t_decoded = time.perf_counter()
         h, w = rgb.shape[:2]
 
-        depth = self.estimator.estimate(rgb)
+        # The depth is written straight into the outgoing message's buffer (no copy); the buffer is
+        # reused next frame, after this frame's publish() calls have copied it out.
+        depth = self.estimator.estimate(rgb, out=self._depth.view(h, w))
         timing = self.estimator.last_timing
         t_estimated = time.perf_counter()
 
         self._publish_timing(header, (t_decoded - t0) * 1e3, timing)
         publish_s = 0.0
-        depth_msg = self._depth.build(depth, header)
+        depth_msg = self._depth.message(header)
         t_pub = time.perf_counter()
         self.pub_depth.publish(depth_msg)
         t_depth = time.perf_counter()
