@@ -1,6 +1,7 @@
 # depth_attn: `make demo` runs the main job, `make test` the suite; both set up .venv first.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
+PYTEST_ARGS ?=
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.setup-stamp
@@ -21,8 +22,12 @@ $(STAMP): requirements/core.txt requirements/ros.txt requirements/dev.txt setup.
 demo: setup
 	$(VENV)/bin/depth-attn demo
 
+# PYTEST_ARGS: extra pytest arguments, e.g. make test PYTEST_ARGS="-k node -x".
+# pytest's exit 5 (nothing collected) fails like any other error, with its own message.
 test: setup
-	$(PY) -m pytest
+	@$(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): the suite's wiring is broken" >&2; fi; \
+	  exit $$rc; }
 
 lint: setup
 	$(VENV)/bin/ruff check depth_attn test bench launch
