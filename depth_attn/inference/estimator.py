@@ -19,6 +19,7 @@ from depth_attn.inference.backends import Backend, create_backend
 from depth_attn.inference.preprocess import preprocess_rgb
 from depth_attn.models import build_model, validate_config
 from depth_attn.models.registry import ModelConfig, load_weights
+from depth_attn.paths import sha256_file
 
 # Network input (H, W) when neither the config nor the checkpoint says: the study's KITTI sizes.
 DEFAULT_INPUT_HW = {"meter": (192, 636), "pixelformer": (352, 1216), "newcrfs": (352, 1216)}
@@ -97,7 +98,7 @@ class DepthEstimator:
             return UNTRAINED
         if self.checkpoint is not None and self.checkpoint.sha256:
             return self.checkpoint.sha256  # already checked against the file by weights.resolve
-        return weights_mod.sha256_file(self.weights_path)
+        return sha256_file(self.weights_path)
 
     def _backend_options(self) -> Dict[str, object]:
         options: Dict[str, object] = {"device": self.config.device, "precision": self.config.precision}
