@@ -14,7 +14,7 @@ import torch
 from timm.models.swin_transformer import WindowAttention
 
 from depth_attn.models import ConfigError, ModelConfig, build_model, list_configs, validate_config
-from depth_attn.models.attention import HeadAttention, MetaMixer, MoHAttention, MultiHeadAttention, PyraAttention
+from depth_attn.models.attention import HeadAttention, MetaMixer, MoHAttention, PyraAttention
 from depth_attn.models.decoders import DECODER_DIMS
 from depth_attn.models.registry import model_parts, placement_variants
 
@@ -71,14 +71,14 @@ def count_mixers(model: torch.nn.Module, network: str) -> dict:
 def expected_mixers(config: ModelConfig) -> dict:
     enc_variant, dec_variant = placement_variants(config)
     if config.network == "meter":
-        enc = {VARIANT_TYPE.get(enc_variant, MultiHeadAttention): 3}
+        enc = {VARIANT_TYPE.get(enc_variant, HeadAttention): 3}
         return {"encoder": enc, "decoder": {}}
     enc = {VARIANT_TYPE.get(enc_variant, WindowAttention): SWIN_BLOCKS[config.size]}
     dec = {VARIANT_TYPE.get(dec_variant, HeadAttention): DECODER_MIXERS[config.network]}
     return {"encoder": enc, "decoder": dec}
 
 
-MIXER_TYPES = (WindowAttention, MultiHeadAttention, HeadAttention, MetaMixer, PyraAttention, MoHAttention)
+MIXER_TYPES = (WindowAttention, HeadAttention, MetaMixer, PyraAttention, MoHAttention)
 
 
 @pytest.mark.parametrize("config", [c for c in list_configs() if c.network != "meter" and c.size != "tiny"], ids=str)

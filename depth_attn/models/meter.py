@@ -9,13 +9,13 @@ tensor keeps its name and shape.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from depth_attn.models.attention import MultiHeadAttention, make_mixer
+from depth_attn.models.attention import make_mixer
 
 # A token mixer maps (B, N, d) tokens laid on an (h, w) grid to (B, N, d).
 TokenMixerFactory = Callable[[int], nn.Module]
@@ -44,16 +44,9 @@ METER_HEAD_DIM = 8
 METER_MOH_SPLIT = (2, 2)
 
 
-def base_attention(dim: int) -> nn.Module:
-    return MultiHeadAttention(dim, heads=METER_HEADS, head_dim=METER_HEAD_DIM)
-
-
 def variant_mixer(variant: str, sr_ratio: int = 2) -> TokenMixerFactory:
     """The token-mixer factory of a METER variant. Pyra's reduction ratio: the study uses 2 for
     KITTI, 4 for NYU. MoH keeps ``to_qkv`` and ``to_out`` (same shapes), so it loads them."""
-    if variant == "base":
-        return base_attention
-
     def factory(dim: int) -> nn.Module:
         return make_mixer(
             variant,
@@ -259,8 +252,9 @@ class MeterDecoder(nn.Module):
 class Meter(nn.Module):
     """Input RGB in [0, 1], NCHW; output (N, 1, H/4, W/4) in the checkpoint's unit."""
 
-    def __init__(self, size: str = "tiny", token_mixer: TokenMixerFactory = base_attention) -> None:
+    def __init__(self, size: str = "tiny", token_mixer: Optional[TokenMixerFactory] = None) -> None:
         super().__init__()
+        token_mixer = token_mixer or variant_mixer("base")
         if size not in METER_SIZES:
             raise ValueError(f"METER size must be one of {sorted(METER_SIZES)}, got {size!r}")
         spec = METER_SIZES[size]
