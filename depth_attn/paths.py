@@ -25,6 +25,30 @@ def data_dir() -> Path:
     return Path(os.environ.get("DEPTH_ATTN_DATA", shared_dir() / "data")).expanduser()
 
 
+def share_dir() -> Path:
+    """The package's installed files (weights/, config/, launch/, sample/): the repository root in a
+    source checkout (``pip install -e .``), ``<prefix>/share/depth_attn`` after ``colcon build`` or a
+    pip install. Found from this file's own location, so no ROS environment needs to be sourced."""
+    if (REPO_ROOT / "package.xml").is_file() and (REPO_ROOT / "setup.py").is_file():
+        return REPO_ROOT
+    # .../<prefix>/lib/pythonX.Y/site-packages/depth_attn -> .../<prefix>/share/depth_attn
+    for parent in PACKAGE_ROOT.parents:
+        candidate = parent / "share" / "depth_attn"
+        if (candidate / "package.xml").is_file():
+            return candidate
+    try:  # an unusual layout: ask the ament index (no ROS middleware involved)
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory("depth_attn"))
+    except Exception:  # noqa: BLE001 - not installed, not on the index: fall back to the checkout
+        return REPO_ROOT
+
+
+def package_weights_dir() -> Path:
+    """The checkpoints shipped with the package (``weights/``)."""
+    return share_dir() / "weights"
+
+
 def shared_weights_dir() -> Path:
     return shared_dir() / "weights"
 
