@@ -95,6 +95,19 @@ def to_rgb(data, encoding: str, width: int, height: int, step: int, is_bigendian
     return cv2.cvtColor(pixels, _TO_RGB[encoding])
 
 
+def to_depth(data, encoding: str, width: int, height: int, step: int, is_bigendian: bool = False) -> np.ndarray:
+    """A depth image (REP 118) -> float32 metres, NaN = none: 32FC1 (metres; in host byte order a
+    read-only view of the buffer) or 16UC1 (millimetres, 0 = none)."""
+    if encoding not in DEPTH_LAYOUTS:
+        raise EncodingError(f"not a depth image: encoding {encoding!r} (expected 32FC1 or 16UC1)")
+    pixels = pixel_view(data, encoding, width, height, step, is_bigendian, layouts=DEPTH_LAYOUTS)
+    if encoding == "32FC1":
+        return pixels
+    depth = pixels.astype(np.float32) * np.float32(1e-3)
+    depth[pixels == 0] = np.nan
+    return depth
+
+
 def decode_compressed(data, fmt: str = "") -> np.ndarray:
     """JPEG or PNG bytes -> HxWx3 uint8 RGB (``fmt``, the CompressedImage's format string, is only
     used in the error message: the bytes say what they are)."""

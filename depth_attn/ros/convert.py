@@ -145,14 +145,7 @@ def depth_to_image(depth_m: np.ndarray, header: Optional[Header] = None) -> Imag
 def image_to_depth(msg: Image) -> np.ndarray:
     """32FC1 (metres) or 16UC1 (millimetres, 0 = invalid -> NaN) Image -> float32 metres.
     32FC1 in host byte order is a read-only view of the message buffer."""
-    if msg.encoding not in encodings.DEPTH_LAYOUTS:
-        raise EncodingError(f"not a depth image: encoding {msg.encoding!r} (expected 32FC1 or 16UC1)")
-    pixels = image_to_numpy(msg)
-    if msg.encoding == "32FC1":
-        return pixels
-    depth = pixels.astype(np.float32) * np.float32(1e-3)
-    depth[pixels == 0] = np.nan
-    return depth
+    return encodings.to_depth(msg.data, msg.encoding, msg.width, msg.height, msg.step, bool(msg.is_bigendian))
 
 
 class ImageBuilder:
