@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -13,7 +14,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from depth_attn.paths import home_dir, sha256_file, shared_weights_dir
+from depth_attn.paths import home_dir, package_weights_dir, sha256_file, shared_weights_dir
 
 METER_URL = "https://github.com/lorenzopapa5/METER/raw/main/models/build_model_best_{dataset}_{size}"
 
@@ -36,10 +37,18 @@ class CheckpointInfo:
     max_depth_m: float
     units_verified: bool
     shared_file: Optional[str] = None  # relative to the shared weights folder
+    package_file: Optional[str] = None  # shipped in the package's weights/ folder
+    variant: str = "base"  # the attention variant the checkpoint trained (what it covers)
+    placement: str = "full"
+    card: Optional[str] = None  # the JSON card beside a trained checkpoint
 
     @property
     def verified(self) -> bool:
         return self.sha256 is not None
+
+    @property
+    def covers(self) -> Tuple[str, str, str, str]:
+        return (self.network, self.size, self.variant, self.placement)
 
 
 def _meter(size: str, meter_name: str, dataset: str, sha256: Optional[str]) -> CheckpointInfo:
@@ -57,10 +66,11 @@ def _meter(size: str, meter_name: str, dataset: str, sha256: Optional[str]) -> C
         max_depth_m=80.0 if kitti else 10.0,
         units_verified=kitti,
         shared_file=f"meter/meter_{meter_name}_{dataset}.pth" if meter_name == "xxs" else None,
+        package_file="meter_xxs_kitti.pth" if (meter_name, dataset) == ("xxs", "kitti") else None,
     )
 
 
-CHECKPOINTS: Dict[str, CheckpointInfo] = {
+BUILTIN: Dict[str, CheckpointInfo] = {
     info.name: info
     for info in (
         _meter("tiny", "xxs", "kitti", "e55544ae36f9ad74237017fd5f8e761db4b258dbed44623c71ce305d44488bea"),
@@ -81,17 +91,68 @@ def cached_path(name: str) -> Path:
     return weights_cache_dir() / f"{name}.pth"
 
 
-def checkpoint_info(name: str) -> CheckpointInfo:
+def info_from_card(card_path: Path) -> CheckpointInfo:
+    """A trained checkpoint's card (written by `depth-attn train`) -> its table entry."""
     try:
-        return CHECKPOINTS[name]
+        card = json.loads(Path(card_path).read_text())
+        hw = tuple(int(v) for v in card["input_hw"])
+        return CheckpointInfo(
+            name=str(card["name"]),
+            network=str(card["network"]),
+            size=str(card["size"]),
+            dataset=str(card.get("dataset", "kitti")),
+            url="",
+            sha256=str(card["sha256"]),
+            input_hw=(hw[0], hw[1]),
+            output_unit=str(card.get("output_unit", "m")),
+            to_metres=float(card["to_metres"]),
+            max_depth_m=float(card.get("max_depth_m", 80.0)),
+            units_verified=True,
+            package_file=str(card.get("file", f"{card['name']}.pth")),
+            variant=str(card.get("variant", "base")),
+            placement=str(card.get("placement", "full")),
+            card=str(card_path),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(f"weights card {card_path} is unreadable or incomplete: {exc}") from exc
+
+
+def _cards(folder: Path) -> List[CheckpointInfo]:
+    if not folder.is_dir():
+        return []
+    found = []
+    for card in sorted(folder.glob("*.json")):
+        try:
+            found.append(info_from_card(card))
+        except WeightsError:
+            continue  # a broken card in the cache must not hide the others; `weights list` shows what is known
+    return found
+
+
+def known_checkpoints() -> Dict[str, CheckpointInfo]:
+    """The built-in table, the cards shipped in the package's weights/ and those imported into the cache."""
+    table = dict(BUILTIN)
+    for info in _cards(package_weights_dir()) + _cards(weights_cache_dir()):
+        table.setdefault(info.name, info)
+    return table
+
+
+# The table as a user sees it at import time (shipped cards included); cache imports via known_checkpoints().
+CHECKPOINTS: Dict[str, CheckpointInfo] = known_checkpoints()
+
+
+def checkpoint_info(name: str) -> CheckpointInfo:
+    table = known_checkpoints()
+    try:
+        return table[name]
     except KeyError:
-        raise WeightsError(f"unknown checkpoint {name!r}; known: {', '.join(CHECKPOINTS)}") from None
+        raise WeightsError(f"unknown checkpoint {name!r}; known: {', '.join(table)}") from None
 
 
 def identify(path: Path) -> Optional[CheckpointInfo]:
     """The known checkpoint whose checksum this file has, if any."""
     digest = sha256_file(path)
-    return next((info for info in CHECKPOINTS.values() if info.sha256 == digest), None)
+    return next((info for info in known_checkpoints().values() if info.sha256 == digest), None)
 
 
 def _check_digest(info: CheckpointInfo, path: Path) -> None:
@@ -109,6 +170,10 @@ def locate(name: str) -> Path:
     """The verified local file of a known checkpoint: the cache first, then the shared folder."""
     info = checkpoint_info(name)
     candidates = [cached_path(name)]
+    if info.card and Path(info.card).parent == weights_cache_dir():
+        candidates.append(weights_cache_dir() / (info.package_file or f"{name}.pth"))
+    if info.package_file:
+        candidates.append(package_weights_dir() / info.package_file)
     if info.shared_file:
         candidates.append(shared_weights_dir() / info.shared_file)
     for candidate in candidates:
@@ -123,11 +188,12 @@ def locate(name: str) -> Path:
 
 def resolve(name_or_path: str) -> Tuple[Path, Optional[CheckpointInfo]]:
     """A known name or a file path -> (file, what it is if known)."""
-    if name_or_path in CHECKPOINTS:
-        return locate(name_or_path), CHECKPOINTS[name_or_path]
+    table = known_checkpoints()
+    if name_or_path in table:
+        return locate(name_or_path), table[name_or_path]
     path = Path(name_or_path).expanduser()
     if not path.is_file():
-        known = ", ".join(CHECKPOINTS)
+        known = ", ".join(table)
         raise WeightsError(f"weights {name_or_path!r} is neither a known checkpoint ({known}) nor a file")
     return path, identify(path)
 
@@ -204,9 +270,92 @@ def import_file(name: str, path: Path) -> Path:
     return _install(info, tmp)
 
 
+def import_trained(path: Path) -> Path:
+    """Take a checkpoint made by `depth-attn train` (its NAME.json card beside it) into the cache, so
+    every command and the node find it by name and ``weights: auto`` picks it."""
+    path = Path(path)
+    card_path = path.with_suffix(".json")
+    if not path.is_file():
+        raise WeightsError(f"checkpoint file not found: {path}")
+    if not card_path.is_file():
+        raise WeightsError(f"{path} has no card {card_path.name} beside it; give a known name: "
+                           "`depth-attn weights import NAME FILE`")
+    info = info_from_card(card_path)
+    _check_digest(info, path)
+    load_state_dict(path)
+    weights_cache_dir().mkdir(parents=True, exist_ok=True)
+    target = cached_path(info.name)
+    card = json.loads(card_path.read_text())
+    card["file"] = target.name
+    tmp = _temp_in_cache(info)
+    try:
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    card_target = weights_cache_dir() / f"{info.name}.json"
+    card_tmp = card_target.with_suffix(".json.part")
+    card_tmp.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(card_tmp, card_target)
+    return target
+
+
+AUTO = "auto"
+UNTRAINED_NAMES = ("", "none", "untrained")
+
+
+def available_for(network: str, size: str, variant: str, placement: str, dataset: str = "kitti") -> List[CheckpointInfo]:
+    """Checkpoints on this machine that cover a configuration for a dataset, best first (shipped
+    and cached ones before those only in the shared folder)."""
+    found = []
+    for info in known_checkpoints().values():
+        if info.covers != (network, size, variant, placement) or info.dataset != dataset:
+            continue
+        try:
+            locate(info.name)
+        except WeightsError:
+            continue
+        found.append(info)
+    return found
+
+
+def resolve_auto(network: str, size: str, variant: str, placement: str = "full", dataset: str = "kitti") -> str:
+    """``weights: auto`` -> the name of the shipped or cached checkpoint that covers the configuration."""
+    found = available_for(network, size, variant, placement, dataset)
+    if found:
+        return found[0].name
+    covered = sorted({f"{i.network}-{i.size}-{i.variant}-{i.placement} ({i.name})"
+                      for i in known_checkpoints().values() if i.dataset == dataset and _is_here(i)})
+    raise WeightsError(
+        f"no {dataset} checkpoint on this machine covers {network}-{size}-{variant}-{placement}; configurations "
+        f"with weights: {', '.join(covered) or 'none'}. Train one with `depth-attn train --config "
+        f"config/train/meter_tiny_meta_distill_cpu.yaml --set model.variant={variant}` and `depth-attn weights "
+        f"import OUT/NAME.pth`, or choose weights by name"
+    )
+
+
+def _is_here(info: CheckpointInfo) -> bool:
+    try:
+        locate(info.name)
+        return True
+    except WeightsError:
+        return False
+
+
+def coverage_gaps(model_state: Dict[str, torch.Tensor], checkpoint_state: Dict[str, torch.Tensor]) -> List[str]:
+    """Where a checkpoint does not cover a network: its tensors that the checkpoint does not provide
+    (missing, or another shape), and checkpoint tensors with no place in it (a meta network has no
+    parameters where the base attention had them, so the base weights leave it untrained all the same)."""
+    gaps = [f"{name} (missing)" for name, tensor in model_state.items()
+            if name not in checkpoint_state or tuple(checkpoint_state[name].shape) != tuple(tensor.shape)]
+    gaps += [f"{name} (unused)" for name in checkpoint_state if name not in model_state]
+    return gaps
+
+
 def listing() -> List[Dict[str, str]]:
     rows = []
-    for info in CHECKPOINTS.values():
+    for info in known_checkpoints().values():
         try:
             where = str(locate(info.name))
         except WeightsError:
@@ -214,7 +363,8 @@ def listing() -> List[Dict[str, str]]:
         rows.append(
             {
                 "name": info.name,
-                "network": f"{info.network}/{info.size}",
+                "covers": f"{info.network}-{info.size}-{info.variant}-{info.placement}",
+                "dataset": info.dataset,
                 "input": f"{info.input_hw[0]}x{info.input_hw[1]}",
                 "unit": info.output_unit,
                 "sha256": info.sha256[:12] if info.sha256 else "unverified",

@@ -18,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub.add_parser(
         "list",
         help="known checkpoints and where they are on this machine",
-        description="Print every known checkpoint: network and size, dataset, input size, output unit, "
-        "whether its sha256 is known (verified) and where it is on this machine (- if not here).",
+        description="Print every known checkpoint: the configuration it covers (network-size-variant-placement; "
+        "`weights: auto` picks it for that configuration), dataset, input size, output unit, whether its sha256 "
+        "is known (verified) and where it is on this machine (- if not here).",
     ).set_defaults(func=run_list)
     f = sub.add_parser(
         "fetch",
@@ -32,12 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     f.set_defaults(func=run_fetch)
     i = sub.add_parser(
         "import",
-        help="take a local file as a known checkpoint (checksum check)",
-        description="Copy a local file into the cache under a known name, checked like a download. Example: "
-        "depth-attn weights import meter-xxs-kitti ~/Downloads/meter_xxs_kitti.pth",
+        help="take a local file as a known checkpoint, or a trained one with its card (checksum check)",
+        description="Copy a local file into the cache under a known name, checked like a download, or take a "
+        "checkpoint made by `depth-attn train` with the NAME.json card beside it: it becomes known by its name "
+        "and `weights: auto` picks it for its configuration. Examples:\n"
+        "  depth-attn weights import meter-xxs-kitti ~/Downloads/meter_xxs_kitti.pth\n"
+        "  depth-attn weights import out/train/meter-tiny-meta/meter-xxs-meta-kitti.pth",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    i.add_argument("name", help="known checkpoint name, e.g. meter-xxs-kitti")
-    i.add_argument("path", type=Path, help="the checkpoint file")
+    i.add_argument("name", help="known checkpoint name (e.g. meter-xxs-kitti), or the trained .pth file alone")
+    i.add_argument("path", type=Path, nargs="?", default=None, help="the checkpoint file (with a known name)")
     i.set_defaults(func=run_import)
 
 
@@ -61,7 +66,10 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from depth_attn.weights import import_file
+    from depth_attn.weights import import_file, import_trained
 
-    print(f"{args.name} -> {import_file(args.name, args.path)}")
+    if args.path is None:
+        print(f"{args.name} -> {import_trained(Path(args.name))}")
+    else:
+        print(f"{args.name} -> {import_file(args.name, args.path)}")
     return 0

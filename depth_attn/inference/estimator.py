@@ -27,13 +27,37 @@ DEFAULT_INPUT_HW = {"meter": (192, 636), "pixelformer": (352, 1216), "newcrfs": 
 DEFAULT_TO_METRES = {"meter": 0.1, "pixelformer": 1.0, "newcrfs": 1.0}
 
 
+def depth_from_output(
+    raw: np.ndarray,
+    to_metres: float,
+    camera_hw: Tuple[int, int],
+    min_depth: float,
+    max_depth: float,
+    out: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """Network output -> metres at the camera's size, clamped. The unit scale is applied at the
+    network's (smaller) size, where it is the same multiply on a quarter of the pixels. ``out``:
+    a float32 HxW array to write into (e.g. an outgoing message's buffer), saving a copy. Inference
+    and training validation both use it."""
+    depth = raw.reshape(raw.shape[-2], raw.shape[-1])
+    depth = np.multiply(depth, np.float32(to_metres), dtype=np.float32)
+    h, w = camera_hw
+    if out is not None and (out.shape != (h, w) or out.dtype != np.float32 or not out.flags.c_contiguous):
+        raise ValueError(f"out must be a C-contiguous float32 {h}x{w} array, got {out.dtype} {out.shape}")
+    depth = cv2.resize(depth, (w, h), dst=out, interpolation=cv2.INTER_LINEAR)
+    np.clip(depth, min_depth, max_depth, out=depth)
+    return depth
+
+
 @dataclass
 class EstimatorConfig:
     network: str = "meter"
     size: str = "tiny"
     variant: str = "base"
     placement: str = "full"
-    weights: Optional[str] = None  # a known checkpoint name or a file; None = untrained
+    weights: Optional[str] = None  # a known checkpoint name, a file, "auto" (the one covering the configuration); None/"none" = untrained
+    dataset: str = "kitti"  # what "auto" picks weights for
+    allow_partial_weights: bool = False  # run even where the weights leave replaced attention untrained
     backend: str = "torch"
     precision: str = "fp32"
     device: str = "cpu"
@@ -65,9 +89,19 @@ class DepthEstimator:
         self.model_config = config.model
         self.checkpoint: Optional[weights_mod.CheckpointInfo] = None
         self.weights_path: Optional[Path] = None
-        if config.weights:
-            self.weights_path, self.checkpoint = weights_mod.resolve(config.weights)
+        self.weights_name: Optional[str] = None
+        self.coverage_gaps: list = []
+        spec = config.weights
+        if spec is not None and spec.strip().lower() in weights_mod.UNTRAINED_NAMES:
+            spec = None
+        if spec == weights_mod.AUTO:
+            mc = self.model_config
+            spec = weights_mod.resolve_auto(mc.network, mc.size, mc.variant, mc.placement, config.dataset)
+        self.weights_name = spec
+        if spec:
+            self.weights_path, self.checkpoint = weights_mod.resolve(spec)
             self._check_checkpoint_matches()
+            self._check_coverage()
         ckpt = self.checkpoint
         self.input_hw: Tuple[int, int] = tuple(  # type: ignore[assignment]
             config.input_hw or (ckpt.input_hw if ckpt else DEFAULT_INPUT_HW[config.network])
@@ -92,6 +126,30 @@ class DepthEstimator:
             raise weights_mod.WeightsError(
                 f"weights {ckpt.name} are for {ckpt.network}/{ckpt.size}, not {self.config.network}/{self.config.size}"
             )
+
+    def _check_coverage(self) -> None:
+        """Nothing untrained reaches a robot silently: weights that leave tensors of this configuration
+        as built (a base checkpoint for a variant) are refused unless ``allow_partial_weights``."""
+        mc = self.model_config
+        if self.checkpoint is not None and self.checkpoint.covers == (mc.network, mc.size, mc.variant, mc.placement):
+            return  # a known checkpoint of exactly this configuration (its tensors are checked when loaded)
+        with torch.random.fork_rng(devices=[]):
+            reference = build_model(mc.network, mc.size, mc.variant, mc.placement).state_dict()
+        state = weights_mod.load_state_dict(self.weights_path)
+        self.coverage_gaps = weights_mod.coverage_gaps(reference, state)
+        if not self.coverage_gaps or self.config.allow_partial_weights:
+            return
+        shown = ", ".join(self.coverage_gaps[:3]) + (", ..." if len(self.coverage_gaps) > 3 else "")
+        try:
+            fix = f"use weights 'auto' ({weights_mod.resolve_auto(mc.network, mc.size, mc.variant, mc.placement, self.config.dataset)})"
+        except weights_mod.WeightsError:
+            fix = (f"train them: depth-attn train --config config/train/meter_tiny_meta_distill_cpu.yaml "
+                   f"--set model.variant={mc.variant}")
+        raise weights_mod.WeightsError(
+            f"weights {self.weights_name} do not cover {mc.name}: {len(self.coverage_gaps)} tensors differ between the "
+            f"network and the checkpoint ({shown}), so that part would run untrained. Fix: {fix}; or set allow_partial_weights "
+            "to run it anyway"
+        )
 
     def _weights_sha256(self) -> str:
         if self.weights_path is None:
@@ -122,7 +180,9 @@ class DepthEstimator:
         return model.eval()
 
     def describe(self) -> Dict[str, object]:
-        info: Dict[str, object] = {"model": self.model_config.name, "weights": self.config.weights or "untrained"}
+        info: Dict[str, object] = {"model": self.model_config.name, "weights": self.weights_name or "untrained"}
+        if self.coverage_gaps:
+            info["untrained_tensors"] = len(self.coverage_gaps)
         info.update(asdict(self.model_config))
         info["input_hw"] = list(self.input_hw)
         info.update(self.backend.describe())
@@ -139,17 +199,8 @@ class DepthEstimator:
         return preprocess_rgb(rgb, self.input_hw)
 
     def postprocess(self, raw: np.ndarray, camera_hw: Tuple[int, int], out: Optional[np.ndarray] = None) -> np.ndarray:
-        """Network output -> metres at the camera's size, clamped. The unit scale is applied at the
-        network's (smaller) size, where it is the same multiply on a quarter of the pixels. ``out``:
-        a float32 HxW array to write into (e.g. an outgoing message's buffer), saving a copy."""
-        depth = raw.reshape(raw.shape[-2], raw.shape[-1])
-        depth = np.multiply(depth, np.float32(self.to_metres), dtype=np.float32)
-        h, w = camera_hw
-        if out is not None and (out.shape != (h, w) or out.dtype != np.float32 or not out.flags.c_contiguous):
-            raise ValueError(f"out must be a C-contiguous float32 {h}x{w} array, got {out.dtype} {out.shape}")
-        depth = cv2.resize(depth, (w, h), dst=out, interpolation=cv2.INTER_LINEAR)
-        np.clip(depth, self.min_depth, self.max_depth, out=depth)
-        return depth
+        """Network output -> metres at the camera's size, clamped (see ``depth_from_output``)."""
+        return depth_from_output(raw, self.to_metres, camera_hw, self.min_depth, self.max_depth, out)
 
     def estimate(self, rgb: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Metric depth (float32, metres, HxW of ``rgb``); ``last_timing`` holds the breakdown.

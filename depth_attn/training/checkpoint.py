@@ -1,0 +1,76 @@
+"""Training checkpoints, written atomically (temporary file in the same folder, then rename): a
+reader never sees half a file, and a crash while writing leaves the previous one intact.
+
+A resume checkpoint holds model, optimiser, scheduler, step, RNG states and the configuration; it
+loads with ``weights_only=True`` (tensors, numbers, strings, lists and dicts only). Shipped weights
+are plain state dicts (``save_state_dict``)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Dict
+
+import numpy as np
+import torch
+
+
+class CheckpointError(RuntimeError):
+    """A resume checkpoint that is missing, corrupt, or of another configuration."""
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_state_dict(model: torch.nn.Module, path: Path) -> None:
+    atomic_save({k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}, path)
+
+
+def rng_state() -> Dict[str, Any]:
+    state: Dict[str, Any] = {"torch": torch.get_rng_state()}
+    np_state = np.random.get_state()
+    state["numpy"] = {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                      "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])}
+    py = random.getstate()
+    state["python"] = {"version": py[0], "state": list(py[1]), "gauss": py[2]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: Dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_resume(path: Path) -> Dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"resume checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot load {path} as a training checkpoint: {exc}") from exc
+    needed = {"model", "optimizer", "scheduler", "step", "identity", "config"}
+    if not isinstance(state, dict) or not needed <= set(state):
+        raise CheckpointError(f"{path} is not a depth_attn training checkpoint (needs {', '.join(sorted(needed))})")
+    return state

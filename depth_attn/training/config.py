@@ -1,0 +1,228 @@
+"""The training configuration: a YAML file with sections model, teacher, data, augment, objective,
+schedule and output, plus ``--set section.key=value`` overrides. Unknown keys are errors (a typo
+must not silently train something else)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import yaml
+
+from depth_attn.models.registry import ModelConfig, validate_config
+from depth_attn.training.augment import AugmentConfig
+from depth_attn.training.objectives import ObjectiveConfig
+
+DECAYS = ("cosine", "poly", "constant")
+AMP_MODES = ("none", "bf16", "fp16")
+
+
+class TrainConfigError(ValueError):
+    """A training configuration that cannot be run; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    network: str = "meter"
+    size: str = "tiny"
+    variant: str = "base"
+    placement: str = "full"
+    init: Optional[str] = None  # checkpoint name or file the student starts from
+    input_size: Optional[Tuple[int, int]] = None  # network input (H, W); None: the init/teacher checkpoint's
+
+    @property
+    def config(self) -> ModelConfig:
+        return validate_config(self.network, self.size, self.variant, self.placement)
+
+
+@dataclass(frozen=True)
+class TeacherSection:
+    network: str = "meter"
+    size: str = "tiny"
+    variant: str = "base"
+    placement: str = "full"
+    weights: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ScheduleSection:
+    steps: int = 1000
+    batch_size: int = 4  # per process
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    decay: str = "cosine"
+    min_lr_ratio: float = 0.0
+    poly_power: float = 0.9
+    clip_grad_norm: float = 1.0  # 0 = off
+    freeze_bn: bool = True  # BatchNorm running statistics kept (small batches)
+    trainable: Optional[Tuple[str, ...]] = None  # name prefixes that train; None = everything
+    amp: str = "none"  # CUDA only: bf16 | fp16
+    seed: int = 0
+    threads: Optional[int] = None  # torch CPU threads per process
+    device: str = "auto"  # auto: cuda:<local rank> when CUDA is there, else cpu
+    channels_last: bool = True  # NHWC tensors: 20-30 % faster steps for METER on the CPU (docs/benchmarks.md)
+
+
+@dataclass(frozen=True)
+class OutputSection:
+    dir: str = "out/train/run"
+    name: Optional[str] = None  # checkpoint name in the card (e.g. meter-xxs-meta-kitti)
+    dataset: str = "kitti"
+    checkpoint_every: int = 200
+    validate_every: int = 200
+    validate_on: Optional[str] = None  # which data.val set to validate on while training (default: the first)
+    crop: str = "none"  # evaluation crop for validation
+    check_sync: bool = False  # DDP: log the largest parameter difference between ranks every step
+    log_shards: bool = False  # DDP: rank 0 logs every rank's frame indices per step (shards.jsonl)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    teacher: Optional[TeacherSection] = None
+    train_data: Tuple[Dict[str, Any], ...] = ()
+    val_data: Dict[str, Tuple[Dict[str, Any], ...]] = field(default_factory=dict)
+    cache_frames: bool = True
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    schedule: ScheduleSection = field(default_factory=ScheduleSection)
+    output: OutputSection = field(default_factory=OutputSection)
+    raw: Dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def identity(self) -> Dict[str, Any]:
+        """What a checkpoint must agree on to be resumed: the student's configuration."""
+        m = self.model
+        return {"network": m.network, "size": m.size, "variant": m.variant, "placement": m.placement}
+
+
+def _tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _section(cls, values: Optional[Dict[str, Any]], where: str):
+    values = dict(values or {})
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TrainConfigError(f"unknown key(s) in {where}: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**{k: _tuple(v) for k, v in values.items()})
+
+
+def set_override(raw: Dict[str, Any], assignment: str) -> None:
+    """``a.b.c=value`` (value parsed as YAML) into the nested dict ``raw``."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key.strip():
+        raise TrainConfigError(f"--set expects key=value, got {assignment!r}")
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise TrainConfigError(f"--set {key}: {part} is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(text)
+
+
+def parse_config(raw: Dict[str, Any]) -> TrainConfig:
+    raw = copy.deepcopy(raw)
+    sections = {"model", "teacher", "data", "augment", "objective", "schedule", "output"}
+    unknown = sorted(set(raw) - sections)
+    if unknown:
+        raise TrainConfigError(f"unknown section(s): {', '.join(unknown)}; known: {', '.join(sorted(sections))}")
+    model = _section(ModelSection, raw.get("model"), "model")
+    try:
+        model.config  # noqa: B018 - validates the names
+    except ValueError as exc:
+        raise TrainConfigError(f"model: {exc}") from exc
+    teacher = _section(TeacherSection, raw["teacher"], "teacher") if raw.get("teacher") else None
+    data = dict(raw.get("data") or {})
+    unknown = sorted(set(data) - {"train", "val", "cache"})
+    if unknown:
+        raise TrainConfigError(f"unknown key(s) in data: {', '.join(unknown)}; known: cache, train, val")
+    train = data.get("train") or []
+    if not isinstance(train, list) or not train:
+        raise TrainConfigError("data.train must list at least one source (type: kitti_raw | images | bag, path: ...)")
+    val = data.get("val") or {}
+    if isinstance(val, list):
+        val = {"val": val}
+    if not isinstance(val, dict):
+        raise TrainConfigError("data.val must map a set name to a list of sources")
+    augment_raw = dict(raw.get("augment") or {})
+    if "crop" in augment_raw:
+        augment_raw["crop_hw"] = augment_raw.pop("crop")
+    augment = _section(AugmentConfig, augment_raw, "augment")
+    objective = _section(ObjectiveConfig, raw.get("objective"), "objective")
+    schedule = _section(ScheduleSection, raw.get("schedule"), "schedule")
+    output = _section(OutputSection, raw.get("output"), "output")
+    config = TrainConfig(
+        model=model,
+        teacher=teacher,
+        train_data=tuple(train),
+        val_data={k: tuple(v) for k, v in val.items() if v},  # an emptied set (--set data.val.x=[]) is dropped
+        cache_frames=bool(data.get("cache", True)),
+        augment=augment,
+        objective=objective,
+        schedule=schedule,
+        output=output,
+        raw=raw,
+    )
+    check(config)
+    return config
+
+
+def check(config: TrainConfig) -> None:
+    s = config.schedule
+    if s.steps < 1 or s.batch_size < 1:
+        raise TrainConfigError("schedule.steps and schedule.batch_size must be >= 1")
+    if s.decay not in DECAYS:
+        raise TrainConfigError(f"schedule.decay must be one of {', '.join(DECAYS)}")
+    if s.amp not in AMP_MODES:
+        raise TrainConfigError(f"schedule.amp must be one of {', '.join(AMP_MODES)}")
+    if s.lr <= 0 or s.warmup_steps < 0:
+        raise TrainConfigError("schedule.lr must be > 0 and warmup_steps >= 0")
+    try:
+        config.objective.check()
+        config.augment.check()
+    except ValueError as exc:
+        raise TrainConfigError(str(exc)) from exc
+    if config.objective.needs_teacher and config.teacher is None:
+        raise TrainConfigError("distillation terms need a teacher section (network, size, variant, weights)")
+    if config.teacher is not None:
+        try:
+            validate_config(config.teacher.network, config.teacher.size, config.teacher.variant,
+                            config.teacher.placement)
+        except ValueError as exc:
+            raise TrainConfigError(f"teacher: {exc}") from exc
+    if config.output.validate_on and config.output.validate_on not in config.val_data:
+        raise TrainConfigError(f"output.validate_on {config.output.validate_on!r} is not a data.val set")
+    if min(config.output.checkpoint_every, config.output.validate_every) < 1:
+        raise TrainConfigError("output.checkpoint_every and validate_every must be >= 1")
+
+
+def load_config(path: Optional[Path], overrides: Sequence[str] = ()) -> TrainConfig:
+    raw: Dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise TrainConfigError(f"training config not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise TrainConfigError(f"{path} is not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise TrainConfigError(f"{path} must hold a mapping of sections")
+    for assignment in overrides:
+        set_override(raw, assignment)
+    return parse_config(raw)
+
+
+def dump_config(config: TrainConfig) -> str:
+    return yaml.safe_dump(config.raw, sort_keys=False)
+
+
+__all__: List[str] = ["TrainConfig", "TrainConfigError", "load_config", "parse_config", "dump_config"]

@@ -1,0 +1,530 @@
+"""The training loop: one process, or DDP when started by torchrun (``python -m depth_attn.training``).
+
+Per step: a batch of augmented frames from this rank's shard (``DistributedSampler``), the student's
+forward (autocast on CUDA when asked), the teacher's under ``no_grad``, the weighted objective,
+backward, gradient clipping, AdamW, the warm-up + decay schedule. Rank 0 alone writes: the CSV row
+(flushed), tqdm, validation every K steps, the best and the resume checkpoints, and at the end the
+final state dict, its card and the curves PNG. SIGINT/SIGTERM finish the current step, write a
+checkpoint and return."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data.distributed import DistributedSampler
+
+from depth_attn import weights as weights_mod
+from depth_attn.inference.estimator import DEFAULT_INPUT_HW, DEFAULT_TO_METRES
+from depth_attn.models import build_model
+from depth_attn.models.attention import clear_load_balance_loss
+from depth_attn.paths import sha256_file
+from depth_attn.training import distributed as ddp
+from depth_attn.training.augment import augment, sample_rng
+from depth_attn.training.checkpoint import (
+    CheckpointError,
+    atomic_save,
+    load_resume,
+    restore_rng,
+    rng_state,
+    save_state_dict,
+)
+from depth_attn.training.config import TrainConfig, dump_config
+from depth_attn.training.data import FrameDataset, build_dataset
+from depth_attn.training.init import init_student
+from depth_attn.training.objectives import DEFAULT_FEATURE_LAYERS, FeatureTap, matching_feature_layers, total_loss
+from depth_attn.training.report import StepLog, plot_curves, truncate_log, write_card
+from depth_attn.training.validate import validate
+
+RUN_FILE = "run.json"  # marks an output folder as holding a run, with that run's configuration
+
+
+class TrainError(RuntimeError):
+    """A run that cannot start (output folder, resume checkpoint, data); nothing was overwritten."""
+
+
+@dataclass
+class TrainResult:
+    steps_done: int
+    interrupted: bool
+    out_dir: Path
+    checkpoint: Optional[Path]
+    final_weights: Optional[Path] = None
+    card: Optional[Path] = None
+    heldout: Optional[Dict[str, Dict[str, float]]] = None
+
+
+def lr_factor(step: int, total: int, warmup: int, decay: str, min_ratio: float, power: float) -> float:
+    """Multiplier of the base learning rate at ``step`` (0-based): linear warm-up, then decay."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    if decay == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    if decay == "cosine":
+        shape = 0.5 * (1.0 + math.cos(math.pi * progress))
+    else:  # poly
+        shape = (1.0 - progress) ** power
+    return min_ratio + (1.0 - min_ratio) * shape
+
+
+def _resolve_weights(spec: str) -> Tuple[Path, Optional[weights_mod.CheckpointInfo]]:
+    try:
+        return weights_mod.resolve(spec)
+    except weights_mod.WeightsError as exc:
+        raise TrainError(str(exc)) from exc
+
+
+def _trainable(model: nn.Module, prefixes: Optional[Sequence[str]]) -> List[nn.Parameter]:
+    if not prefixes:
+        return [p for p in model.parameters()]
+    chosen = []
+    for name, param in model.named_parameters():
+        keep = any(name.startswith(p) for p in prefixes)
+        param.requires_grad_(keep)
+        if keep:
+            chosen.append(param)
+    if not chosen:
+        raise TrainError(f"schedule.trainable {list(prefixes)} matches no parameter of the student")
+    return chosen
+
+
+def _freeze_batchnorm(model: nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, resume: Optional[str] = None, argv: Sequence[str] = (),
+                 progress: bool = True, stop_after: Optional[int] = None) -> None:
+        self.config = config
+        self.argv = list(argv)
+        self.progress = progress
+        self.info = ddp.from_environment()
+        self.device = ddp.pick_device(config.schedule.device, self.info)
+        self.out_dir = Path(config.output.dir).expanduser()
+        self.resume_path = self._resume_path(resume)
+        self._stop = False
+        self.stop_after = stop_after  # behave as if stopped by a signal after this step (tests, schedulers)
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def _resume_path(self, resume: Optional[str]) -> Optional[Path]:
+        if resume is None:
+            return None
+        if resume == "auto":
+            return self.out_dir / "checkpoints" / "last.pt"
+        return Path(resume).expanduser()
+
+    def _check_output_dir(self) -> None:
+        """An output folder that holds another run is never written over: resume it or choose another."""
+        run_file = self.out_dir / RUN_FILE
+        if not run_file.is_file():
+            if self.out_dir.is_dir() and any(self.out_dir.iterdir()) and self.resume_path is None:
+                raise TrainError(f"output folder {self.out_dir} is not empty and holds no run of ours; choose another "
+                                 "output.dir")
+            return
+        try:
+            previous = json.loads(run_file.read_text())
+        except (OSError, json.JSONDecodeError):
+            previous = {}
+        if self.resume_path is None:
+            raise TrainError(
+                f"output folder {self.out_dir} holds another run ({previous.get('model', 'unknown model')}); "
+                f"continue it with --resume {self.out_dir / 'checkpoints' / 'last.pt'} or set output.dir to a new folder"
+            )
+        if previous.get("identity") not in (None, self.config.identity()):
+            raise TrainError(f"output folder {self.out_dir} holds a run of {previous.get('identity')}, not "
+                             f"{self.config.identity()}")
+
+    def _build(self) -> None:
+        c = self.config
+        m = c.model
+        info_for_units: Optional[weights_mod.CheckpointInfo] = None
+        torch.manual_seed(c.schedule.seed)
+        self.student = build_model(m.network, m.size, m.variant, m.placement)
+        self.init_report = None
+        if m.init:
+            path, info = _resolve_weights(m.init)
+            self.init_report = init_student(self.student, weights_mod.load_state_dict(path))
+            info_for_units = info
+        self.teacher: Optional[nn.Module] = None
+        self.teacher_desc: Optional[Dict[str, Any]] = None
+        if c.teacher is not None and c.objective.needs_teacher:
+            t = c.teacher
+            self.teacher = build_model(t.network, t.size, t.variant, t.placement)
+            if t.weights:
+                path, info = _resolve_weights(t.weights)
+                state = weights_mod.load_state_dict(path)
+                try:
+                    self.teacher.load_state_dict(state, strict=True)
+                except RuntimeError as exc:
+                    raise TrainError(f"teacher weights {t.weights} do not fit {t.network}-{t.size}-{t.variant}: "
+                                     f"{str(exc).splitlines()[0]}") from exc
+                info_for_units = info_for_units or info
+            self.teacher.eval().requires_grad_(False).to(self.device)
+            self.teacher_desc = dataclasses.asdict(t)
+        self.input_hw: Tuple[int, int] = tuple(  # type: ignore[assignment]
+            m.input_size or (info_for_units.input_hw if info_for_units else DEFAULT_INPUT_HW[m.network])
+        )
+        self.to_metres = info_for_units.to_metres if info_for_units else DEFAULT_TO_METRES[m.network]
+        self.unit = info_for_units.output_unit if info_for_units else ("dm" if m.network == "meter" else "m")
+        self.augment = dataclasses.replace(c.augment, input_hw=self.input_hw)
+        try:
+            self.augment.check()
+        except ValueError as exc:
+            raise TrainError(f"augment: {exc}") from exc
+        self.memory_format = torch.channels_last if c.schedule.channels_last else torch.contiguous_format
+        self.student.to(self.device, memory_format=self.memory_format)
+        if self.teacher is not None:
+            self.teacher.to(memory_format=self.memory_format)
+        self.params = _trainable(self.student, c.schedule.trainable)
+        self.feature_layers: List[str] = []
+        self.skipped_layers: List[str] = []
+        if self.teacher is not None and c.objective.distill_features > 0:
+            names = c.objective.feature_layers or DEFAULT_FEATURE_LAYERS[m.network]
+            probe = torch.zeros(1, 3, *self.augment.output_hw, device=self.device)
+            self.feature_layers, self.skipped_layers = matching_feature_layers(self.student, self.teacher, names, probe)
+        self.student_tap = FeatureTap(self.student, self.feature_layers) if self.feature_layers else None
+        self.teacher_tap = FeatureTap(self.teacher, self.feature_layers) if self.feature_layers else None
+        self.model: nn.Module = self.student
+        if self.info.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.student, device_ids=ids, broadcast_buffers=False)
+        s = c.schedule
+        self.optimizer = torch.optim.AdamW(self.params, lr=s.lr, weight_decay=s.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda step: lr_factor(step, s.steps, s.warmup_steps, s.decay, s.min_lr_ratio, s.poly_power),
+        )
+        self.amp_dtype = None
+        if s.amp != "none" and self.device.type == "cuda":
+            self.amp_dtype = torch.bfloat16 if s.amp == "bf16" else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+
+    def _load_data(self) -> None:
+        c = self.config
+        try:
+            self.train_set = build_dataset(c.train_data, cache=c.cache_frames)
+            self.val_sets: Dict[str, FrameDataset] = {
+                name: build_dataset(specs, cache=True) for name, specs in c.val_data.items()
+            }
+        except ValueError as exc:
+            raise TrainError(f"data: {exc}") from exc
+        if c.cache_frames:
+            try:
+                self.train_set.preload(progress=self.progress and self.info.is_main)
+            except ValueError as exc:
+                raise TrainError(f"data: {exc}") from exc
+        if c.objective.silog > 0 and not c.objective.needs_teacher and self.train_set.frames_with_gt() == 0:
+            raise TrainError("objective.silog alone needs frames with ground truth, and the training data has none")
+        self.sampler = DistributedSampler(self.train_set, num_replicas=self.info.world_size, rank=self.info.rank,
+                                          shuffle=True, seed=c.schedule.seed, drop_last=True)
+        self.steps_per_epoch = len(self.sampler) // c.schedule.batch_size
+        if self.steps_per_epoch == 0:
+            raise TrainError(f"{len(self.train_set)} training frames are fewer than batch_size x processes "
+                             f"({c.schedule.batch_size} x {self.info.world_size})")
+
+    def _restore(self) -> int:
+        if self.resume_path is None:
+            return 0
+        try:
+            state = load_resume(self.resume_path)
+        except CheckpointError as exc:
+            raise TrainError(str(exc)) from exc
+        if state["identity"] != self.config.identity():
+            raise TrainError(
+                f"--resume {self.resume_path} is a checkpoint of {state['identity']}, but this configuration trains "
+                f"{self.config.identity()}; resume with the configuration that made it, or start a new run"
+            )
+        self.student.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if "scaler" in state and state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        if "rng" in state:
+            restore_rng(state["rng"])
+        self.best = float(state.get("best_abs_rel", math.inf))
+        return int(state["step"])
+
+    # -- one step -------------------------------------------------------------------------------
+
+    def _batch(self, step: int) -> Tuple[torch.Tensor, torch.Tensor, List[int]]:
+        bs = self.config.schedule.batch_size
+        epoch, position = divmod(step, self.steps_per_epoch)
+        self.sampler.set_epoch(epoch)
+        indices = list(self.sampler)[position * bs : (position + 1) * bs]
+        images, depths = [], []
+        for index in indices:
+            view = augment(self.train_set[index], self.augment, sample_rng(self.config.schedule.seed, epoch, index))
+            images.append(view.image)
+            depths.append(view.depth)
+        x = torch.from_numpy(np.stack(images)).to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        gt = torch.from_numpy(np.stack(depths)).to(self.device, non_blocking=True)
+        return x, gt, indices
+
+    def _step(self, step: int) -> Dict[str, Any]:
+        c = self.config
+        x, gt, indices = self._batch(step)
+        autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else _nullcontext()
+        teacher_m, teacher_features = None, []
+        if self.teacher is not None:
+            with torch.no_grad(), autocast:
+                teacher_m = self.teacher(x).float() * self.to_metres
+            if self.teacher_tap is not None:
+                teacher_features = [f.float() for f in self.teacher_tap.take(self.feature_layers)]
+        with autocast:
+            raw = self.model(x)
+        student_m = raw.float() * self.to_metres
+        student_features = [f.float() for f in self.student_tap.take(self.feature_layers)] if self.student_tap else []
+        loss, terms = total_loss(c.objective, self.student, student_m, gt, teacher_m, student_features, teacher_features)
+        clear_load_balance_loss(self.student)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if c.schedule.clip_grad_norm > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.params, c.schedule.clip_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        row: Dict[str, Any] = {"loss": float(loss.detach()), "lr": lr, **terms, "indices": indices}
+        return row
+
+    # -- saving ---------------------------------------------------------------------------------
+
+    def _save_resume(self, step: int) -> Path:
+        path = self.out_dir / "checkpoints" / "last.pt"
+        atomic_save(
+            {
+                "model": {k: v.detach().cpu().contiguous() for k, v in self.student.state_dict().items()},
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+                "step": step,
+                "rng": rng_state(),
+                "identity": self.config.identity(),
+                "config": dump_config(self.config),
+                "best_abs_rel": self.best,
+            },
+            path,
+        )
+        return path
+
+    def _validate(self) -> Optional[Dict[str, float]]:
+        if not self.val_sets:
+            return None
+        name = self.config.output.validate_on or next(iter(self.val_sets))
+        return validate(self.student, self.val_sets[name], self.input_hw, self.to_metres,
+                        crop=self.config.output.crop, device=self.device)
+
+    def _finish(self, step: int, log_path: Path) -> Tuple[Path, Path, Dict[str, Dict[str, float]]]:
+        c = self.config
+        m = c.model
+        name = c.output.name or f"{m.network}-{m.size}-{m.variant}-{m.placement}-{c.output.dataset}"
+        weights_path = self.out_dir / f"{name}.pth"
+        save_state_dict(self.student, weights_path)
+        heldout = {
+            set_name: validate(self.student, data, self.input_hw, self.to_metres, crop=c.output.crop, device=self.device)
+            for set_name, data in self.val_sets.items()
+        }
+        card = {
+            "name": name,
+            "file": weights_path.name,
+            "sha256": sha256_file(weights_path),
+            "network": m.network,
+            "size": m.size,
+            "variant": m.variant,
+            "placement": m.placement,
+            "dataset": c.output.dataset,
+            "input_hw": list(self.input_hw),
+            "output_unit": self.unit,
+            "to_metres": self.to_metres,
+            "max_depth_m": c.objective.max_depth,
+            "init": m.init,
+            "init_report": self.init_report.as_dict() if self.init_report else None,
+            "teacher": self.teacher_desc,
+            "data": {"train": self.train_set.describe(), "frames": len(self.train_set),
+                     "frames_with_gt": self.train_set.frames_with_gt()},
+            "objective": dataclasses.asdict(c.objective),
+            "feature_layers": self.feature_layers,
+            "steps": step,
+            "batch_size": c.schedule.batch_size,
+            "processes": self.info.world_size,
+            "device": str(self.device),
+            "heldout": {k: {mk: round(mv, 6) for mk, mv in v.items()} for k, v in heldout.items()},
+            "heldout_crop": c.output.crop,
+            "command": " ".join(self.argv),
+            "config": c.raw,
+            "created": dt.date.today().isoformat(),
+        }
+        card_path = self.out_dir / f"{name}.json"
+        write_card(card_path, card)
+        plot_curves(log_path, self.out_dir / "curves.png", f"{m.network}-{m.size}-{m.variant} ({step} steps)")
+        return weights_path, card_path, heldout
+
+    # -- the run --------------------------------------------------------------------------------
+
+    def _on_signal(self, signum, _frame) -> None:
+        if not self._stop and self.info.is_main:
+            print(f"\n{signal.Signals(signum).name}: finishing this step, then writing a checkpoint", file=sys.stderr)
+        self._stop = True
+
+    def run(self) -> TrainResult:
+        c = self.config
+        main = self.info.is_main
+        if main:
+            self._check_output_dir()
+        threads = c.schedule.threads
+        if threads is None and self.info.enabled and self.device.type == "cpu":
+            import os
+
+            threads = max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", self.info.world_size)))
+        if threads:
+            torch.set_num_threads(int(threads))
+        ddp.setup(self.info, self.device)
+        previous_handlers = {}
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous_handlers[sig] = signal.signal(sig, self._on_signal)
+        except ValueError:  # not the main thread: the caller handles signals
+            previous_handlers = {}
+        try:
+            return self._run(main)
+        finally:
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
+            for tap in (getattr(self, "student_tap", None), getattr(self, "teacher_tap", None)):
+                if tap is not None:
+                    tap.close()
+            ddp.teardown()
+
+    def _run(self, main: bool) -> TrainResult:
+        c = self.config
+        self.best = math.inf
+        self._build()
+        self._load_data()
+        start = self._restore()
+        log_path = self.out_dir / "train.csv"
+        log = None
+        if main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / RUN_FILE).write_text(json.dumps({
+                "model": f"{c.model.network}-{c.model.size}-{c.model.variant}-{c.model.placement}",
+                "identity": c.identity(), "started": dt.datetime.now().isoformat(timespec="seconds"),
+                "command": " ".join(self.argv)}, indent=2) + "\n")
+            (self.out_dir / "config.yaml").write_text(dump_config(c))
+            if start:
+                truncate_log(log_path, start)
+            log = StepLog(log_path, append=start > 0)
+            self._announce(start)
+        shards = open(self.out_dir / "shards.jsonl", "a" if start else "w") if main and c.output.log_shards else None
+        from tqdm import tqdm
+
+        bar = tqdm(total=c.schedule.steps, initial=start, disable=not (main and self.progress), unit="step",
+                   desc=f"train {c.model.variant}", dynamic_ncols=True)
+        self.student.train()
+        if c.schedule.freeze_bn:
+            _freeze_batchnorm(self.student)
+        t_start = time.perf_counter()
+        step = start
+        checkpoint: Optional[Path] = None
+        interrupted = False
+        try:
+            while step < c.schedule.steps:
+                t0 = time.perf_counter()
+                row = self._step(step)
+                step += 1
+                row["step"] = step
+                row["epoch"] = (step - 1) // self.steps_per_epoch
+                row["images_per_s"] = c.schedule.batch_size * self.info.world_size / (time.perf_counter() - t0)
+                row["elapsed_s"] = time.perf_counter() - t_start
+                if c.output.check_sync:
+                    row["param_spread"] = ddp.parameter_spread(self.student, self.info)
+                all_indices = ddp.gather_objects(row.pop("indices"), self.info) if shards else None
+                if step % c.output.validate_every == 0 or step == c.schedule.steps:
+                    if main:
+                        metrics = self._validate()
+                        if metrics is not None:
+                            row["val_abs_rel"], row["val_delta1"] = metrics["abs_rel"], metrics["delta1"]
+                            if metrics["abs_rel"] < self.best:
+                                self.best = metrics["abs_rel"]
+                                save_state_dict(self.student, self.out_dir / "best.pth")
+                            bar.set_postfix(val_abs_rel=f"{metrics['abs_rel']:.4f}")
+                        self.student.train()
+                        if c.schedule.freeze_bn:
+                            _freeze_batchnorm(self.student)
+                    ddp.barrier(self.info)
+                if main:
+                    log.write(row)
+                    if shards is not None:
+                        shards.write(json.dumps({"step": step, "ranks": all_indices}) + "\n")
+                        shards.flush()
+                    bar.update(1)
+                    bar.set_description(f"train {c.model.variant} loss {row['loss']:.4f}")
+                if self.stop_after is not None and step >= self.stop_after:
+                    self._stop = True
+                stop = ddp.any_true(self._stop, self.info, self.device)
+                if step % c.output.checkpoint_every == 0 or stop or step == c.schedule.steps:
+                    if main:
+                        checkpoint = self._save_resume(step)
+                    ddp.barrier(self.info)
+                if stop and step < c.schedule.steps:
+                    interrupted = True
+                    break
+        finally:
+            bar.close()
+            if log is not None:
+                log.close()
+            if shards is not None:
+                shards.close()
+        result = TrainResult(step, interrupted, self.out_dir, checkpoint)
+        if interrupted:
+            if main:
+                print(f"stopped at step {step}; checkpoint {checkpoint}; continue with --resume {checkpoint}")
+            return result
+        if main:
+            result.final_weights, result.card, result.heldout = self._finish(step, log_path)
+        ddp.barrier(self.info)
+        return result
+
+    def _announce(self, start: int) -> None:
+        c = self.config
+        lines = [f"training {c.model.network}-{c.model.size}-{c.model.variant}-{c.model.placement} on {self.device}, "
+                 f"{self.info.world_size} process(es), input {self.input_hw[0]}x{self.input_hw[1]}, "
+                 f"crop {self.augment.output_hw[0]}x{self.augment.output_hw[1]}"]
+        if self.init_report is not None:
+            lines.append(f"student from {c.model.init}: {self.init_report.summary()}")
+        if self.skipped_layers:
+            lines.append(f"feature layers skipped (shapes differ from the teacher's): {', '.join(self.skipped_layers)}")
+        lines.append(f"data: {len(self.train_set)} frames ({self.train_set.frames_with_gt()} with ground truth); "
+                     f"validation: {', '.join(f'{k} ({len(v)})' for k, v in self.val_sets.items()) or 'none'}")
+        if start:
+            lines.append(f"resuming at step {start} from {self.resume_path}")
+        print("\n".join(lines), flush=True)
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def train(config: TrainConfig, resume: Optional[str] = None, argv: Sequence[str] = (), progress: bool = True,
+          stop_after: Optional[int] = None) -> TrainResult:
+    return Trainer(config, resume=resume, argv=argv, progress=progress, stop_after=stop_after).run()
