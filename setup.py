@@ -1,10 +1,21 @@
 """ament_python package setup: `colcon build` in a ROS 2 workspace, or `pip install -e .`."""
 
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
 
 PACKAGE = "depth_attn"
+
+
+def tree(folder):
+    """data_files entries installing every file under ``folder`` to share/depth_attn/<folder>/..."""
+    entries = []
+    for root, _, files in sorted(os.walk(folder)):
+        if files:
+            entries.append((f"share/{PACKAGE}/{root}", sorted(os.path.join(root, f) for f in files)))
+    return entries
+
 
 setup(
     name=PACKAGE,
@@ -16,6 +27,7 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
         (f"share/{PACKAGE}/models", ["models/README.md"]),
+        *tree("sample"),  # the KITTI sample the demo plays without the shared data
     ],
     install_requires=["setuptools"],
     python_requires=">=3.10",

@@ -6,11 +6,17 @@ Layout (``specs/conventions.md``)::
     <date>/<date>_drive_<n>_sync/image_02/data/*.png, image_02/timestamps.txt
     <date>/<date>_drive_<n>_sync/velodyne_points/data/*.bin, velodyne_points/timestamps.txt
     <date>_drive_<n>_sync/proj_depth/groundtruth/image_02/*.png   (depth benchmark annotations)
+    <date>_drive_<n>_sync/proj_depth/velodyne_raw/image_02/*.png  (one scan projected: depth completion)
+
+``image_03`` (right camera) mirrors ``image_02``. A folder with ``image_02/data`` but no
+``timestamps.txt`` (e.g. a clip cut from a drive) gets nominal stamps at a given rate from a fixed
+start (midnight UTC of the date in the calibration folder's name).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -20,6 +26,12 @@ import numpy as np
 from depth_attn.geometry import Intrinsics
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+CAMERAS = ("02", "03")  # left and right colour cameras
+# where a drive's ground truth comes from: depth PNGs (annotated benchmark depth or one projected scan,
+# KITTI's depth-completion layout), each Velodyne scan projected here, or none
+GT_SOURCES = ("annotated", "velodyne_raw", "velodyne", "none")
+GT_DIRS = {"annotated": "groundtruth", "velodyne_raw": "velodyne_raw"}  # proj_depth/<dir>/image_0X
+DEFAULT_NOMINAL_START_NS = 946_684_800 * 1_000_000_000  # 2000-01-01 00:00:00 UTC, when no folder names a date
 
 
 class KittiError(ValueError):
@@ -83,6 +95,19 @@ class CameraCalibration:
         return self.p_rect @ r_rect @ self.velo_to_cam
 
     @property
+    def optical_offset(self) -> np.ndarray:
+        """This camera's rectified optical frame relative to the rectified reference camera (cam 0):
+        K^-1 . P[:, 3] (metres; P_rect_0X = K [I | offset])."""
+        return np.linalg.solve(self.p_rect[:, :3], self.p_rect[:, 3])
+
+    def to_optical_of(self, other: CameraCalibration) -> np.ndarray:
+        """4x4: a point in this camera's rectified optical frame -> the same point in ``other``'s (the
+        rectified cameras share their rotation: a pure translation)."""
+        transform = np.eye(4)
+        transform[:3, 3] = other.optical_offset - self.optical_offset
+        return transform
+
+    @property
     def velo_to_optical(self) -> np.ndarray:
         """4x4: Velodyne point -> metres in the rectified image_02 optical frame (the frame the depth
         is in: z forward, x right, y down; P_rect_02's fourth column is the camera's offset)."""
@@ -97,14 +122,17 @@ class CameraCalibration:
         return shift @ r_rect @ self.velo_to_cam
 
     @classmethod
-    def from_raw_dir(cls, calib_dir: Path) -> CameraCalibration:
-        """From a KITTI raw date folder (calib_cam_to_cam.txt, calib_velo_to_cam.txt if present)."""
+    def from_raw_dir(cls, calib_dir: Path, camera: str = "02") -> CameraCalibration:
+        """From a KITTI raw date folder (calib_cam_to_cam.txt, calib_velo_to_cam.txt if present), for
+        the left (``camera`` '02') or right ('03') colour camera."""
+        if camera not in CAMERAS:
+            raise KittiError(f"camera must be one of {CAMERAS} (left, right colour), got {camera!r}")
         calib_dir = Path(calib_dir)
         cam_path = calib_dir / "calib_cam_to_cam.txt"
         cam = read_calib_file(cam_path)
-        p_rect = _take(cam, "P_rect_02", 12, cam_path).reshape(3, 4)
+        p_rect = _take(cam, f"P_rect_{camera}", 12, cam_path).reshape(3, 4)
         r_rect = _take(cam, "R_rect_00", 9, cam_path).reshape(3, 3)
-        size = _take(cam, "S_rect_02", 2, cam_path)
+        size = _take(cam, f"S_rect_{camera}", 2, cam_path)
         velo_path = calib_dir / "calib_velo_to_cam.txt"
         velo_to_cam = None
         if velo_path.is_file():
@@ -198,6 +226,8 @@ class FrameFiles:
     image: Path
     gt_depth: Optional[Path] = None
     velodyne: Optional[Path] = None
+    right_image: Optional[Path] = None  # image_03, when the right camera is wanted
+    right_gt_depth: Optional[Path] = None
 
 
 def _frame_number(path: Path) -> int:
@@ -207,13 +237,62 @@ def _frame_number(path: Path) -> int:
         raise KittiError(f"{path}: KITTI frame files are named by their frame number (0000000005.png)") from None
 
 
+def nominal_start_ns(*folders: Path) -> int:
+    """The fixed start of nominal stamps: midnight UTC of the first YYYY_MM_DD found in the folders'
+    names (a KITTI date folder), else 2000-01-01."""
+    for folder in folders:
+        for part in reversed(Path(folder).resolve().parts):
+            match = re.match(r"(\d{4})_(\d{2})_(\d{2})", part)
+            if match:
+                try:
+                    day = dt.datetime(*map(int, match.groups()), tzinfo=dt.timezone.utc)
+                except ValueError:
+                    continue
+                return int(day.timestamp()) * 1_000_000_000
+    return DEFAULT_NOMINAL_START_NS
+
+
+def _images(folder: Path) -> List[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+
+
+def _gt_dir(drive_dir: Path, source: str, camera: str) -> Path:
+    return drive_dir / "proj_depth" / GT_DIRS[source] / f"image_{camera}"
+
+
+def resolve_gt_source(drive_dir: Path, gt: str = "auto", gt_dir: Optional[Path] = None) -> str:
+    """``auto``: a given ``gt_dir`` or proj_depth/groundtruth -> 'annotated', else proj_depth/velodyne_raw
+    -> 'velodyne_raw', else velodyne_points/data -> 'velodyne', else 'none'. A named source is checked."""
+    drive_dir = Path(drive_dir)
+    if gt == "auto":
+        if gt_dir is not None:
+            return "annotated"
+        for source in ("annotated", "velodyne_raw"):
+            if _images(_gt_dir(drive_dir, source, "02")):
+                return source
+        return "velodyne" if (drive_dir / "velodyne_points" / "data").is_dir() else "none"
+    if gt not in GT_SOURCES:
+        raise KittiError(f"ground truth must be auto or one of {GT_SOURCES}, got {gt!r}")
+    if gt in GT_DIRS and gt_dir is None and not _images(_gt_dir(drive_dir, gt, "02")):
+        raise KittiError(f"{drive_dir} has no {gt} ground truth: {_gt_dir(drive_dir, gt, '02')} holds no PNGs "
+                         "(name the folder with --gt-dir, or choose another --gt)")
+    return gt
+
+
 @dataclass
 class KittiDrive:
-    """One ``<date>_drive_<n>_sync`` folder with its date folder's calibration."""
+    """One ``<date>_drive_<n>_sync`` folder (or a clip in that layout) with its date's calibration.
+
+    ``gt_source`` is where the frames' ground truth comes from (see ``GT_SOURCES``); ``right_calib``
+    is set when the right camera was asked for; ``nominal_rate_hz`` when the stamps are nominal
+    (no timestamps.txt, or a rate was asked for) rather than recorded."""
 
     drive_dir: Path
     calib: CameraCalibration
     frames: List[FrameFiles]
+    gt_source: str = "annotated"
+    right_calib: Optional[CameraCalibration] = None
+    nominal_rate_hz: Optional[float] = None
 
     @classmethod
     def open(
@@ -222,31 +301,84 @@ class KittiDrive:
         calib_dir: Optional[Path] = None,
         gt_dir: Optional[Path] = None,
         velodyne: bool = False,
+        *,
+        gt: str = "auto",
+        rate_hz: Optional[float] = None,
+        right: bool = False,
     ) -> KittiDrive:
+        """``gt_dir``: depth PNGs named like the images (default: found by ``gt``, see
+        ``resolve_gt_source``); ``velodyne``: attach each frame's scan (also when ``gt`` is velodyne);
+        ``rate_hz``: nominal stamps at this rate instead of image_02/timestamps.txt (needed when the
+        folder has none); ``right``: also the right camera (image_03, its ground truth)."""
         drive_dir = Path(drive_dir)
         image_dir = drive_dir / "image_02" / "data"
         if not image_dir.is_dir():
             raise KittiError(f"{drive_dir} is not a KITTI raw drive: {image_dir} is missing")
-        calib = CameraCalibration.from_raw_dir(Path(calib_dir) if calib_dir else drive_dir.parent)
-        stamps = read_timestamps(drive_dir / "image_02" / "timestamps.txt")
-        gt_dir = Path(gt_dir) if gt_dir else drive_dir / "proj_depth" / "groundtruth" / "image_02"
+        calib_dir = Path(calib_dir) if calib_dir else drive_dir.parent
+        if not (calib_dir / "calib_cam_to_cam.txt").is_file():
+            raise KittiError(f"no calib_cam_to_cam.txt in {calib_dir}: pass the date folder with the calibration "
+                             "(--calib-dir .../2011_09_26)")
+        calib = CameraCalibration.from_raw_dir(calib_dir)
+        right_calib = CameraCalibration.from_raw_dir(calib_dir, "03") if right else None
+        source = resolve_gt_source(drive_dir, gt, gt_dir)
+        velodyne = velodyne or source == "velodyne"
+        images = _images(image_dir)
+        if not images:
+            raise KittiError(f"no images in {image_dir}")
+        stamps = _drive_stamps(drive_dir, images, rate_hz, calib_dir)
+        png_dirs = {"02": Path(gt_dir) if gt_dir else None, "03": None}
+        if source in GT_DIRS:
+            png_dirs = {cam: png_dirs[cam] or _gt_dir(drive_dir, source, cam) for cam in CAMERAS}
         velo_dir = drive_dir / "velodyne_points" / "data"
         if velodyne and not velo_dir.is_dir():
             raise KittiError(f"{velo_dir} is missing (needed for Velodyne ground truth or point clouds)")
+        right_dir = drive_dir / "image_03" / "data"
+        if right and not right_dir.is_dir():
+            raise KittiError(f"{right_dir} is missing (needed for the right camera)")
         frames = []
-        for image in sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        for image, stamp in zip(images, stamps, strict=True):
             index = _frame_number(image)
-            if index >= len(stamps):
-                raise KittiError(f"{drive_dir / 'image_02' / 'timestamps.txt'} has no line for frame {image.name}")
-            gt = gt_dir / f"{image.stem}.png"
-            velo = velo_dir / f"{image.stem}.bin"
-            frames.append(
-                FrameFiles(index, image.stem, stamps[index], image, gt if gt.is_file() else None,
-                           velo if velodyne and velo.is_file() else None)
-            )
-        if not frames:
-            raise KittiError(f"no images in {image_dir}")
-        return cls(drive_dir, calib, frames)
+            right_image = None
+            if right:
+                right_image = next((p for p in (right_dir / f"{image.stem}{ext}" for ext in IMAGE_SUFFIXES)
+                                    if p.is_file()), None)
+            frames.append(FrameFiles(
+                index, image.stem, stamp, image,
+                _existing(png_dirs["02"] / f"{image.stem}.png" if png_dirs["02"] else None),
+                _existing(velo_dir / f"{image.stem}.bin") if velodyne else None,
+                right_image,
+                _existing(png_dirs["03"] / f"{image.stem}.png" if right and png_dirs["03"] else None),
+            ))
+        if source in GT_DIRS and not any(f.gt_depth for f in frames):
+            raise KittiError(f"no ground-truth PNG in {png_dirs['02']} is named like an image of {image_dir}")
+        return cls(drive_dir, calib, frames, source, right_calib, float(rate_hz) if rate_hz is not None else None)
+
+
+def _existing(path: Optional[Path]) -> Optional[Path]:
+    return path if path is not None and path.is_file() else None
+
+
+def _drive_stamps(drive_dir: Path, images: List[Path], rate_hz: Optional[float], calib_dir: Path) -> List[int]:
+    """Each image's stamp: nominal (frame number / rate from a fixed start) when ``rate_hz`` is given,
+    else its line of image_02/timestamps.txt."""
+    if rate_hz is not None:
+        if rate_hz <= 0:
+            raise KittiError(f"--rate must be > 0, got {rate_hz:g}")
+        start = nominal_start_ns(calib_dir, drive_dir)
+        period = 1e9 / rate_hz
+        return [start + int(round(_frame_number(image) * period)) for image in images]
+    path = drive_dir / "image_02" / "timestamps.txt"
+    if not path.is_file():
+        raise KittiError(f"{drive_dir} has no image_02/timestamps.txt: give a frame rate (--rate 10) for nominal "
+                         "stamps")
+    stamps = read_timestamps(path)
+    out = []
+    for image in images:
+        index = _frame_number(image)
+        if index >= len(stamps):
+            raise KittiError(f"{path} has no line for frame {image.name}")
+        out.append(stamps[index])
+    return out
 
 
 def read_intrinsics_json(

@@ -1,8 +1,15 @@
-"""A KITTI raw drive laid out from the shared frames ($DEPTH_ATTN_DATA/kitti), for the demo and tests.
+"""The KITTI drives the demo and the tests play, and where they are.
 
-The shared annotated frames (0000000005, 0000000050, 0000000100 of a 2011_09_26 drive) and the
-Velodyne frame are linked (not copied) into the raw layout, with the date folder's calibration and a
-timestamps.txt written here (10 Hz)."""
+* The **sample** the package carries (``sample/kitti`` of the checkout, ``share/depth_attn/sample/kitti``
+  after ``colcon build``): frames 0-6 of drive 2011_09_26_drive_0023 (left camera, JPEG), their
+  Velodyne depth (``proj_depth/velodyne_raw/image_02``), timestamps and the date's calibration. It
+  is what ``depth-attn demo`` plays without the shared data. ``write_sample`` made it from the
+  shared drive.
+* The **clip** of the shared data (``$DEPTH_ATTN_DATA/kitti/sequence_sfnd``): 78 frames at 10 Hz with
+  each frame's Velodyne scan, no timestamps, calibration in ``kitti/raw/2011_09_26``.
+* Drives laid out in a temporary folder from the shared annotated frames and the Velodyne frame
+  (linked, not copied; a timestamps.txt written here at 10 Hz), for tests.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +18,80 @@ import shutil
 from pathlib import Path
 from typing import Iterable, Optional
 
-from depth_attn.paths import data_dir
+from depth_attn.paths import data_dir, share_dir
 
 DATE = "2011_09_26"
 START = "2011-09-26 13:02:25"  # any fixed instant: the shared frames come without their stamps
 CALIB_FILES = ("calib_cam_to_cam.txt", "calib_velo_to_cam.txt", "calib_imu_to_velo.txt")
+SAMPLE_DRIVE = f"{DATE}_drive_0023_sync"
+SAMPLE_FRAMES = 7
+CLIP_RATE_HZ = 10.0
+
+
+def sample_root() -> Path:
+    """The package's KITTI sample (``<share>/sample/kitti``)."""
+    return share_dir() / "sample" / "kitti"
+
+
+def sample_drive() -> Path:
+    """The sample drive folder; FileNotFoundError naming where it was looked for."""
+    drive = sample_root() / DATE / SAMPLE_DRIVE
+    if not (drive / "image_02" / "data").is_dir():
+        raise FileNotFoundError(f"the package's KITTI sample is missing: {drive} (a broken checkout or install?)")
+    return drive
+
+
+def clip_dir(kitti: Optional[Path] = None) -> Path:
+    """The shared 78-frame clip (``<data>/kitti/sequence_sfnd``); it may not exist."""
+    return (Path(kitti) if kitti else data_dir() / "kitti") / "sequence_sfnd"
+
+
+def clip_calib_dir(kitti: Optional[Path] = None) -> Path:
+    """The clip's calibration: the shared raw layout's date folder."""
+    return (Path(kitti) if kitti else data_dir() / "kitti") / "raw" / DATE
+
+
+def clip_available(kitti: Optional[Path] = None) -> bool:
+    return (clip_dir(kitti) / "image_02" / "data").is_dir() and \
+        (clip_calib_dir(kitti) / "calib_cam_to_cam.txt").is_file()
+
+
+def write_sample(out: Path, raw_date_dir: Optional[Path] = None, frames: int = SAMPLE_FRAMES,
+                 jpeg_quality: int = 90) -> Path:
+    """(Re)make the sample under ``out`` (``out/2011_09_26/...``) from the shared raw drive: the left
+    images as JPEG, the Velodyne depth PNGs and the calibration copied byte for byte, the first
+    ``frames`` lines of timestamps.txt. Returns the drive folder."""
+    import cv2
+
+    from depth_attn.imageio import read_rgb
+
+    source_date = Path(raw_date_dir) if raw_date_dir else data_dir() / "kitti" / "raw" / DATE
+    source = source_date / SAMPLE_DRIVE
+    date_dir = Path(out) / DATE
+    drive = date_dir / SAMPLE_DRIVE
+    for name in CALIB_FILES:
+        _copy(source_date / name, date_dir / name)
+    names = sorted(p.stem for p in (source / "image_02" / "data").glob("*.png"))[:frames]
+    if len(names) < frames:
+        raise FileNotFoundError(f"{source / 'image_02' / 'data'} has {len(names)} frames, {frames} are needed")
+    for name in names:
+        image = drive / "image_02" / "data" / f"{name}.jpg"
+        image.parent.mkdir(parents=True, exist_ok=True)
+        bgr = cv2.cvtColor(read_rgb(source / "image_02" / "data" / f"{name}.png"), cv2.COLOR_RGB2BGR)
+        if not cv2.imwrite(str(image), bgr, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]):
+            raise OSError(f"cannot write {image}")
+        gt = Path("proj_depth") / "velodyne_raw" / "image_02" / f"{name}.png"
+        _copy(source / gt, drive / gt)
+    lines = (source / "image_02" / "timestamps.txt").read_text().splitlines()[:frames]
+    (drive / "image_02" / "timestamps.txt").write_text("\n".join(lines) + "\n")
+    return drive
+
+
+def _copy(src: Path, dst: Path) -> None:
+    if not src.is_file():
+        raise FileNotFoundError(f"shared file missing: {src}")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
 
 
 def _link(src: Path, dst: Path) -> None:
