@@ -16,6 +16,7 @@ from depth_attn.evaluation.records import (
     CsvLog,
     frame_row,
     plot_frames,
+    save_prediction,
     summarize,
     write_summary,
 )
@@ -30,6 +31,7 @@ class EvalSettings:
     gt_topic: str = bags.GT_TOPIC
     max_frames: Optional[int] = None
     warmup: int = 1  # network runs on the first frame before timing (not recorded)
+    save_depth: bool = False  # each scored prediction to <out_dir>/depth/<frame>.png
 
 
 @dataclass
@@ -72,6 +74,8 @@ def evaluate_bag(bag: Path, estimator, out_dir: Path, settings: Optional[EvalSet
                 log.append(frame_row(gt_frames, frame.stamp_ns, depth, frame.gt, latency_ms,
                                      estimator.last_timing.network_ms, settings.crop, settings.min_depth,
                                      settings.max_depth))
+                if settings.save_depth:
+                    save_prediction(out_dir, gt_frames, depth)
                 gt_frames += 1
                 bar.update(1)
                 if settings.max_frames and len(log.rows) >= settings.max_frames:

@@ -21,6 +21,7 @@ from depth_attn.evaluation.records import (
     CsvLog,
     frame_row,
     plot_frames,
+    save_prediction,
     summarize,
     write_summary,
 )
@@ -42,8 +43,9 @@ class OnlineEvaluator:
     AWAIT_TIMING_ROWS = 2  # scored rows kept back for their timing message before they are logged anyway
 
     def __init__(self, out_dir: Path, crop: str = "none", min_depth: float = 1e-3, max_depth: float = 80.0,
-                 pending_limit: int = 64) -> None:
+                 pending_limit: int = 64, save_depth: bool = False) -> None:
         self.out_dir = Path(out_dir)
+        self.save_depth = save_depth  # each scored prediction to <out_dir>/depth/<frame>.png
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.crop, self.min_depth, self.max_depth = crop, min_depth, max_depth
         self.log = CsvLog(self.out_dir / CSV_NAME)
@@ -133,6 +135,8 @@ class OnlineEvaluator:
         network_ms = self._frame_network_ms.pop(stamp_ns, None)
         row = frame_row(ordinal, stamp_ns, depth, gt, latency_ms, network_ms, self.crop, self.min_depth,
                         self.max_depth)
+        if self.save_depth:
+            save_prediction(self.out_dir, ordinal, depth)
         if self.first_received_ns is None:
             self.first_received_ns = received_ns
         self.last_received_ns = received_ns

@@ -18,6 +18,7 @@ from depth_attn.metrics import METRIC_NAMES, evaluate_depth, mean_metrics
 CSV_NAME = "frames.csv"
 SUMMARY_NAME = "summary.json"
 PLOT_NAME = "frames.png"
+DEPTH_DIR_NAME = "depth"  # with save_depth: <out_dir>/depth/<frame:06d>.png, the scored predictions
 CSV_COLUMNS = ("frame", "stamp_ns", "latency_ms", "network_ms", *METRIC_NAMES, "valid_pixels")
 PERCENTILES = (50, 90, 99)
 
@@ -39,6 +40,22 @@ def frame_row(
                               "network_ms": float("nan") if network_ms is None else float(network_ms)}
     row.update(metrics)
     return row
+
+
+def prediction_path(out_dir: Path, frame: int) -> Path:
+    """Where a run that saves its predictions puts frame ``frame``'s (see ``save_prediction``)."""
+    return Path(out_dir) / DEPTH_DIR_NAME / f"{int(frame):06d}.png"
+
+
+def save_prediction(out_dir: Path, frame: int, depth: np.ndarray) -> Path:
+    """A scored prediction as a KITTI depth PNG (uint16, metres x 256, 0 = none), for the pictures made
+    after a run (``depth-attn demo``'s contact sheet and animation)."""
+    from depth_attn.imageio import write_depth_png
+
+    path = prediction_path(out_dir, frame)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_depth_png(path, depth)
+    return path
 
 
 class CsvLog:

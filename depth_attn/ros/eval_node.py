@@ -46,6 +46,7 @@ PARAMETERS = {
     "depth_reliability": ("reliable", "QoS of the depth subscription: reliable | best_effort (match the depth node)"),
     "diagnostics_name": ("depth", "use /diagnostics statuses whose name contains this"),
     "print_table": (True, "print the summary table when finished"),
+    "save_depth": (False, "also write each scored prediction to <out_dir>/depth/<frame>.png (uint16, metres x 256)"),
 }
 
 
@@ -61,7 +62,8 @@ class EvalNode(Node):
         if p["depth_reliability"] not in ("reliable", "best_effort"):
             raise ValueError("parameter 'depth_reliability' must be reliable or best_effort")
         self.params = p
-        self.evaluator = OnlineEvaluator(Path(p["out_dir"]), p["crop"], float(p["min_depth"]), float(p["max_depth"]))
+        self.evaluator = OnlineEvaluator(Path(p["out_dir"]), p["crop"], float(p["min_depth"]), float(p["max_depth"]),
+                                         save_depth=bool(p["save_depth"]))
         self.finished = threading.Event()
         self.exit_code = 0
         self._lock = threading.Lock()
