@@ -72,6 +72,7 @@ def generate_launch_description() -> LaunchDescription:
         name="rviz2",
         arguments=["-d", PathJoinSubstitution([share, "config", "depth_attn.rviz"]),
                    "-f", LaunchConfiguration("camera_frame")],
+        remappings=[("/camera/image_raw", image)],  # the config's camera display shows this launch's camera
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
     return LaunchDescription(arguments + [depth_node, rviz])

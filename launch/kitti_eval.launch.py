@@ -57,6 +57,9 @@ def generate_launch_description() -> LaunchDescription:
             "weights": LaunchConfiguration("weights"),
             "variant": LaunchConfiguration("variant"),
             "size": LaunchConfiguration("size"),
+            # the cloud and the coloured depth (off for scoring) are what RViz shows
+            "publish_cloud": LaunchConfiguration("rviz"),
+            "publish_color": LaunchConfiguration("rviz"),
         }],
         remappings=[("image", IMAGE), ("image/compressed", IMAGE + "/compressed"), ("camera_info", CAMERA_INFO)],
     )
@@ -73,6 +76,7 @@ def generate_launch_description() -> LaunchDescription:
         package="rviz2", executable="rviz2", name="rviz2",
         arguments=["-d", PathJoinSubstitution([share, "config", "depth_attn.rviz"]),
                    "-f", "kitti_camera_color_left_optical_frame"],
+        remappings=[("/camera/image_raw", IMAGE)],  # the config's camera display shows the bag's camera
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
     return LaunchDescription(arguments + [eval_node, depth_node, player, bag_play, rviz])

@@ -269,13 +269,34 @@ def test_rviz_config_shows_the_node_outputs_in_the_camera_frame():
     for d in displays.values():
         by_class.setdefault(d["Class"], []).append(d.get("Topic", {}).get("Value"))
     launch_args = LaunchFile(REPO_ROOT / "launch" / "orin.launch.py").arguments()
-    assert sorted(by_class["rviz_default_plugins/Image"]) == sorted([launch_args["image"], "/depth/color"])
+    assert sorted(by_class["rviz_default_plugins/Image"]) == sorted([launch_args["image"], "/depth", "/depth/color"])
     assert by_class["rviz_default_plugins/PointCloud2"] == ["/points"]
     cloud = next(d for d in displays.values() if d["Class"] == "rviz_default_plugins/PointCloud2")
     assert cloud["Color Transformer"] == "RGB8" and cloud["Topic"]["Reliability Policy"] == "Reliable"
     camera = next(d for d in displays.values() if d.get("Topic", {}).get("Value") == launch_args["image"])
     assert camera["Topic"]["Reliability Policy"] == "Best Effort"  # cameras publish sensor-data QoS
     assert rviz["Visualization Manager"]["Global Options"]["Fixed Frame"] == launch_args["camera_frame"]
+
+
+@pytest.mark.parametrize("path", launch_files(), ids=lambda p: p.name)
+def test_rviz_shows_the_camera_of_its_launch_file(path):
+    """rviz:=true gives a working view: RViz's camera display (the config's /camera/image_raw) is remapped
+    to the camera the launch file feeds the depth node, and the depth node publishes what RViz shows."""
+    launch = LaunchFile(path)
+    assert launch.arguments().get("rviz") == "false"
+    rviz = next(call for call in launch.nodes() if launch.constant(call, "executable") == "rviz2")
+    (source, target), = [pair.elts for pair in launch.keyword(rviz, "remappings").elts]
+    assert source.value == "/camera/image_raw"
+    depth_node = next(call for call in launch.nodes() if launch.constant(call, "executable") == "depth_node")
+    image = next(pair.elts[1] for pair in launch.keyword(depth_node, "remappings").elts
+                 if pair.elts[0].value == "image")
+    assert ast.dump(target) == ast.dump(image)
+    params = yaml.safe_load((REPO_ROOT / "config" / f"{path.name.split('.')[0]}.yaml").read_text())
+    depth_params = params["depth_node"]["ros__parameters"]
+    overrides = {key.value: launch.configs_in(value) for item in launch.keyword(depth_node, "parameters").elts
+                 if isinstance(item, ast.Dict) for key, value in zip(item.keys, item.values, strict=True)}
+    for output in ("publish_cloud", "publish_color"):
+        assert depth_params[output] is True or overrides.get(output) == {"rviz"}, f"{path.name}: {output}"
 
 
 def test_data_files_cover_every_launch_and_config_file(installed_files):
