@@ -12,6 +12,7 @@ from depth_attn.data.kitti import KittiDrive
 from depth_attn.data.kitti2bag import write_bag
 from depth_attn.data.sample import layout_annotated_drive
 from depth_attn.imageio import read_rgb
+from depth_attn.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +68,31 @@ def test_restamp_cdr_changes_only_the_stamp(kitti_bag):
     assert bags.stamp_to_ns(after.header.stamp) == stamp
     assert after.header.frame_id == before.header.frame_id and after.encoding == "32FC1"
     np.testing.assert_array_equal(after.data, before.data)
+
+
+def test_frames_decode_every_image_through_encodings(kitti_annotated):
+    """The bag reader has no decoder of its own: camera encodings, JPEG/PNG and depth all go through
+    depth_attn.encodings (the node's path), with BagError naming what it cannot read."""
+    from depth_attn import encodings
+    from depth_attn.data import frames
+    from depth_attn.imageio import read_depth_png
+
+    rgb = read_rgb(kitti_annotated / "image_02" / "0000000005.png")
+    for encoding in ("rgb8", "bgr8", "mono8", "yuv422"):
+        msg = bags.image_message(5, "cam", encodings.from_rgb(rgb, encoding), encoding)
+        np.testing.assert_array_equal(frames.decode_rgb(msg), encodings.to_rgb(
+            msg.data, encoding, msg.width, msg.height, msg.step))
+    np.testing.assert_array_equal(frames.decode_rgb(bags.image_message(5, "cam", rgb, "rgb8")), rgb)
+    np.testing.assert_array_equal(frames.decode_rgb(bags.compressed_image_message(5, "cam", rgb, "png")), rgb)
+
+    metres = read_depth_png(kitti_annotated / "groundtruth_depth" / "0000000005.png")
+    millimetres = np.round(metres * 1000).astype(np.uint16)
+    depth = frames.decode_depth(bags.image_message(5, "cam", millimetres, "16UC1"))
+    assert np.array_equal(np.isnan(depth), millimetres == 0)
+    np.testing.assert_allclose(depth[millimetres > 0], millimetres[millimetres > 0] / 1000.0, rtol=1e-6)
+    with pytest.raises(bags.BagError, match="'mono8'.*expected 32FC1 or 16UC1"):
+        frames.decode_depth(bags.image_message(5, "cam", millimetres.astype(np.uint8), "mono8"))
+    with pytest.raises(bags.BagError, match="unsupported encoding 'bayer_rggb8'"):
+        frames.decode_rgb(bags.image_message(5, "cam", rgb[..., 0], "bayer_rggb8"))
+    source = (REPO_ROOT / "depth_attn" / "data" / "frames.py").read_text()
+    assert "cv2" not in source and "rosbags.image" not in source
