@@ -65,3 +65,18 @@ def test_colcon_build_installs_share_and_executables(colcon_install):
     assert EXECUTABLES <= {p.name for p in lib.iterdir() if os.access(p, os.X_OK)}
     site = next((colcon_install / "lib").glob("python3*/site-packages"))
     assert any(site.glob("depth_attn*")), "the Python package is not installed"
+
+
+def test_colcon_install_carries_the_kitti_sample_and_finds_it(colcon_install):
+    """A ROS user's install plays the demo without the shared data: the sample is under share/ and the
+    installed package finds it there (not in the checkout)."""
+    share = colcon_install / "share" / "depth_attn"
+    repo_files = {p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "sample").rglob("*") if p.is_file()}
+    installed = {p.relative_to(share) for p in (share / "sample").rglob("*") if p.is_file()}
+    assert repo_files == installed and len(repo_files) >= 20
+    site = next((colcon_install / "lib").glob("python3*/site-packages"))
+    found = subprocess.run(
+        [sys.executable, "-c", "from depth_attn.data.sample import sample_drive; print(sample_drive())"],
+        env=dict(os.environ, PYTHONPATH=str(site)), capture_output=True, text=True, timeout=60, cwd=colcon_install)
+    assert found.returncode == 0, found.stderr
+    assert Path(found.stdout.strip()) == share / "sample" / "kitti" / "2011_09_26" / "2011_09_26_drive_0023_sync"
