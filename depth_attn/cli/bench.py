@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         estimators[name] = DepthEstimator(
             EstimatorConfig(network=args.network, size=args.size, variant=args.variant, placement=args.placement,
                             weights=args.weights, backend=name, precision=args.precision, device=args.device,
-                            input_hw=args.input_size, max_depth=args.max_depth, backend_options=dict(options))
+                            input_hw=args.input_size, max_depth=args.max_depth, backend_options=dict(options),
+                            dataset=args.dataset, allow_partial_weights=args.allow_partial_weights)
         )
     first = next(iter(estimators.values()))
     rng = np.random.default_rng(0)

@@ -30,9 +30,15 @@ def add_model_args(parser: argparse.ArgumentParser, weights_default: Optional[st
     group.add_argument(
         "--weights",
         default=weights_default,
-        help="a known checkpoint name (see `depth-attn weights list`) or a .pth file; omit for an untrained network"
-        + (f" (default: {weights_default})" if weights_default else ""),
+        help="auto (the shipped or cached checkpoint covering network/size/variant/placement for --dataset), a known "
+        "checkpoint name (see `depth-attn weights list`), a .pth file, or none (untrained, for timing)"
+        + (f" (default: {weights_default})" if weights_default else " (default: none)"),
     )
+    group.add_argument("--dataset", default="kitti", choices=("kitti", "nyu"),
+                       help="what --weights auto picks a checkpoint for (default: kitti)")
+    group.add_argument("--allow-partial-weights", action="store_true",
+                       help="run even where the weights leave part of the network untrained (a base checkpoint for a "
+                       "variant); refused otherwise")
     group.add_argument("--backend", choices=BACKENDS, default="torch",
                        help="what runs the network (default: torch)")
     group.add_argument("--precision", choices=PRECISIONS, default="fp32", help="numeric precision (default: fp32)")
@@ -52,6 +58,8 @@ def estimator_from_args(args: argparse.Namespace):
             variant=args.variant,
             placement=args.placement,
             weights=args.weights,
+            dataset=getattr(args, "dataset", "kitti"),
+            allow_partial_weights=getattr(args, "allow_partial_weights", False),
             backend=args.backend,
             precision=args.precision,
             device=args.device,

@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("bag", type=Path, help="the bag folder (or its .mcap / .db3 file)")
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="output folder (default: out/eval)")
-    add_model_args(p, weights_default="meter-xxs-kitti")
+    add_model_args(p, weights_default="auto")
     add_eval_args(p)
     p.set_defaults(func=run)
 

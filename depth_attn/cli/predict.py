@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--intrinsics", default=None, metavar="FX,FY,CX,CY",
                    help="camera intrinsics in pixels for the point cloud (default: KITTI's left colour camera, "
                    + KITTI_LEFT_COLOUR_FX_FY_CX_CY + ", scaled to the image size)")
-    add_model_args(p, weights_default="meter-xxs-kitti")
+    add_model_args(p, weights_default="auto")
     p.set_defaults(func=run)
 
 

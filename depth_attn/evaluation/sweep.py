@@ -73,21 +73,21 @@ def parse_configs(spec: str) -> List[ModelConfig]:
 
 
 def trained_weights(config: ModelConfig, dataset: str = "kitti") -> Tuple[Optional[str], str]:
-    """(checkpoint name, why) for a configuration: trained weights exist for the baseline attention
-    only (a variant's replaced attention is untrained), and only when the file is on this machine."""
+    """(checkpoint name, why) for a configuration: the checkpoint on this machine that covers it
+    (network, size, variant, placement), as ``weights: auto`` picks it; untrained configurations are
+    timed only."""
     from depth_attn import weights
 
-    for info in weights.CHECKPOINTS.values():
-        if (info.network, info.size, info.dataset) != (config.network, config.size, dataset):
-            continue
-        if config.variant != "base":
-            return None, f"untrained ({config.variant} attention is not in {info.name})"
-        try:
-            weights.locate(info.name)
-        except weights.WeightsError:
-            return None, f"untrained ({info.name} not on this machine)"
-        return info.name, "trained"
-    return None, f"untrained (no {dataset} checkpoint for {config.network}/{config.size})"
+    found = weights.available_for(config.network, config.size, config.variant, config.placement, dataset)
+    if found:
+        return found[0].name, "trained"
+    known = [i for i in weights.known_checkpoints().values()
+             if (i.network, i.size, i.dataset) == (config.network, config.size, dataset)]
+    if not known:
+        return None, f"untrained (no {dataset} checkpoint for {config.network}/{config.size})"
+    if any(i.covers == (config.network, config.size, config.variant, config.placement) for i in known):
+        return None, "untrained (its checkpoint is not on this machine)"
+    return None, f"untrained (no checkpoint covers {config.variant} attention; depth-attn train makes one)"
 
 
 def _estimator(config: ModelConfig, weights_name: Optional[str], backend: str, input_hw, device: str):

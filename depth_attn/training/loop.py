@@ -198,7 +198,11 @@ class Trainer:
             names = c.objective.feature_layers or DEFAULT_FEATURE_LAYERS[m.network]
             probe = torch.zeros(1, 3, *self.augment.output_hw, device=self.device)
             self.feature_layers, self.skipped_layers = matching_feature_layers(self.student, self.teacher, names, probe)
-        self.student_tap = FeatureTap(self.student, self.feature_layers) if self.feature_layers else None
+        self.blockwise = bool(self.feature_layers) and c.objective.feature_inputs == "teacher"
+        if self.blockwise and self.info.enabled:
+            raise TrainError("objective.feature_inputs: teacher (block-wise distillation) runs in one process; "
+                             "use feature_inputs: student under torchrun")
+        self.student_tap = FeatureTap(self.student, self.feature_layers) if self.feature_layers and not self.blockwise else None
         self.teacher_tap = FeatureTap(self.teacher, self.feature_layers) if self.feature_layers else None
         self.model: nn.Module = self.student
         if self.info.enabled:
@@ -280,16 +284,24 @@ class Trainer:
         c = self.config
         x, gt, indices = self._batch(step)
         autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else _nullcontext()
-        teacher_m, teacher_features = None, []
+        teacher_m, teacher_features, teacher_inputs = None, [], []
         if self.teacher is not None:
             with torch.no_grad(), autocast:
                 teacher_m = self.teacher(x).float() * self.to_metres
             if self.teacher_tap is not None:
                 teacher_features = [f.float() for f in self.teacher_tap.take(self.feature_layers)]
-        with autocast:
-            raw = self.model(x)
-        student_m = raw.float() * self.to_metres
-        student_features = [f.float() for f in self.student_tap.take(self.feature_layers)] if self.student_tap else []
+                teacher_inputs = self.teacher_tap.take_inputs(self.feature_layers)
+        student_m = None
+        if c.objective.needs_student_forward:
+            with autocast:
+                raw = self.model(x)
+            student_m = raw.float() * self.to_metres
+        if self.blockwise:
+            modules = dict(self.student.named_modules())
+            with autocast:
+                student_features = [modules[n](inp).float() for n, inp in zip(self.feature_layers, teacher_inputs)]
+        else:
+            student_features = [f.float() for f in self.student_tap.take(self.feature_layers)] if self.student_tap else []
         loss, terms = total_loss(c.objective, self.student, student_m, gt, teacher_m, student_features, teacher_features)
         clear_load_balance_loss(self.student)
         self.optimizer.zero_grad(set_to_none=True)

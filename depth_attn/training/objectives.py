@@ -27,6 +27,10 @@ class ObjectiveConfig:
     distill_output: float = 0.0  # log-depth L1 to the teacher
     distill_features: float = 0.0  # normalised MSE at the feature layers
     feature_layers: Optional[Tuple[str, ...]] = None  # None: DEFAULT_FEATURE_LAYERS[network]
+    # "student": compare the layers' outputs in the student's own forward pass; "teacher": feed each
+    # student layer the teacher's input to that layer (block-wise distillation: every block learns its
+    # teacher block's function directly, which converges in far fewer steps; one process only)
+    feature_inputs: str = "student"
     load_balance: float = 0.01  # MoH routers (0 for other variants: nothing to balance)
     min_depth: float = 1e-3
     max_depth: float = 80.0
@@ -36,12 +40,19 @@ class ObjectiveConfig:
             raise ValueError("objective weights must be >= 0")
         if self.silog == 0 and self.distill_output == 0 and self.distill_features == 0:
             raise ValueError("no objective: give objective.silog and/or objective.distill_output/distill_features a weight")
+        if self.feature_inputs not in ("student", "teacher"):
+            raise ValueError(f"feature_inputs must be 'student' or 'teacher', got {self.feature_inputs!r}")
         if not 0 <= self.silog_variance_focus <= 1:
             raise ValueError("silog_variance_focus must be in [0, 1]")
 
     @property
     def needs_teacher(self) -> bool:
         return self.distill_output > 0 or self.distill_features > 0
+
+    @property
+    def needs_student_forward(self) -> bool:
+        """False for pure block-wise distillation: then only the student's blocks run."""
+        return self.silog > 0 or self.distill_output > 0 or self.feature_inputs == "student"
 
 
 def silog_loss(pred_m: torch.Tensor, gt_m: torch.Tensor, variance_focus: float = 0.85,
@@ -79,18 +90,26 @@ class FeatureTap:
         if missing:
             raise ValueError(f"feature layer(s) {', '.join(missing)} not in the network")
         self.names = list(names)
+        self.modules = {n: modules[n] for n in names}
         self.outputs: Dict[str, torch.Tensor] = {}
+        self.inputs: Dict[str, torch.Tensor] = {}
         self._handles = [modules[n].register_forward_hook(self._hook(n)) for n in names]
 
     def _hook(self, name: str):
-        def keep(_module, _inputs, output):
+        def keep(_module, inputs, output):
             self.outputs[name] = output
+            self.inputs[name] = inputs[0]
 
         return keep
 
     def take(self, names: Sequence[str]) -> List[torch.Tensor]:
         out = [self.outputs[n] for n in names]
         self.outputs = {}
+        return out
+
+    def take_inputs(self, names: Sequence[str]) -> List[torch.Tensor]:
+        out = [self.inputs[n] for n in names]
+        self.inputs = {}
         return out
 
     def close(self) -> None:
@@ -116,7 +135,7 @@ def matching_feature_layers(student: nn.Module, teacher: nn.Module, names: Seque
 def total_loss(
     config: ObjectiveConfig,
     student_model: nn.Module,
-    student_m: torch.Tensor,
+    student_m: Optional[torch.Tensor],
     gt_m: torch.Tensor,
     teacher_m: Optional[torch.Tensor] = None,
     student_features: Sequence[torch.Tensor] = (),
@@ -124,15 +143,15 @@ def total_loss(
 ) -> Tuple[torch.Tensor, Dict[str, float]]:
     """The weighted sum and each term's value (unweighted) for the log."""
     terms: Dict[str, float] = {}
-    total = student_m.new_zeros(())
-    if config.silog > 0:
+    total = gt_m.new_zeros(())
+    if config.silog > 0 and student_m is not None:
         sil = silog_loss(student_m, gt_m, config.silog_variance_focus, config.min_depth, config.max_depth)
         if sil is not None:
             total = total + config.silog * sil
             terms["silog"] = float(sil.detach())
         else:
             terms["silog"] = float("nan")
-    if config.distill_output > 0 and teacher_m is not None:
+    if config.distill_output > 0 and teacher_m is not None and student_m is not None:
         out = output_distillation(student_m, teacher_m, config.min_depth)
         total = total + config.distill_output * out
         terms["distill_output"] = float(out.detach())
