@@ -66,6 +66,22 @@ class TrainResult:
     heldout: Optional[Dict[str, Dict[str, float]]] = None
 
 
+SUBSET_FRAMES = 20  # large held-out sets are also recorded on their first frames: a quick check for tests
+
+
+def heldout_metrics(model: nn.Module, sets: Dict[str, FrameDataset], input_hw: Tuple[int, int], to_metres: float,
+                    crop: str = "none", device: torch.device = torch.device("cpu")) -> Dict[str, Dict[str, float]]:
+    """Mean metrics on every held-out set, plus ``<set>_first20`` for sets larger than that."""
+    out: Dict[str, Dict[str, float]] = {}
+    for name, data in sets.items():
+        out[name] = validate(model, data, input_hw, to_metres, crop=crop, device=device)
+        if len(data) > SUBSET_FRAMES:
+            subset = FrameDataset(data.sources, cache=False)
+            subset.index = subset.index[:SUBSET_FRAMES]
+            out[f"{name}_first{SUBSET_FRAMES}"] = validate(model, subset, input_hw, to_metres, crop=crop, device=device)
+    return out
+
+
 def lr_factor(step: int, total: int, warmup: int, decay: str, min_ratio: float, power: float) -> float:
     """Multiplier of the base learning rate at ``step`` (0-based): linear warm-up, then decay."""
     if warmup > 0 and step < warmup:
@@ -349,10 +365,7 @@ class Trainer:
         name = c.output.name or f"{m.network}-{m.size}-{m.variant}-{m.placement}-{c.output.dataset}"
         weights_path = self.out_dir / f"{name}.pth"
         save_state_dict(self.student, weights_path)
-        heldout = {
-            set_name: validate(self.student, data, self.input_hw, self.to_metres, crop=c.output.crop, device=self.device)
-            for set_name, data in self.val_sets.items()
-        }
+        heldout = heldout_metrics(self.student, self.val_sets, self.input_hw, self.to_metres, c.output.crop, self.device)
         card = {
             "name": name,
             "file": weights_path.name,

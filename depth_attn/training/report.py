@@ -77,9 +77,12 @@ def plot_curves(log_path: Path, png_path: Path, title: str) -> Optional[Path]:
     steps = [r["step"] for r in rows]
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4))
     for key in ("loss", "silog", "distill_output", "distill_features", "load_balance"):
-        values = [r.get(key, math.nan) for r in rows]
-        if any(v == v and v > 0 for v in values):
-            ax_loss.plot(steps, values, label=key, linewidth=1)
+        points = [(s, r.get(key, math.nan)) for s, r in zip(steps, rows)]
+        points = [(s, v) for s, v in points if v == v and v > 0]  # silog only on frames with ground truth
+        if points:
+            sparse = len(points) < 0.8 * len(rows)
+            ax_loss.plot([p[0] for p in points], [p[1] for p in points], label=key, linewidth=1,
+                         marker="." if sparse else None, linestyle="none" if sparse else "-", markersize=3)
     ax_loss.set_yscale("log")
     ax_loss.set_xlabel("step")
     ax_loss.set_title("training loss terms")
