@@ -19,6 +19,11 @@ from depth_attn.paths import home_dir, package_weights_dir, sha256_file, shared_
 METER_URL = "https://github.com/lorenzopapa5/METER/raw/main/models/build_model_best_{dataset}_{size}"
 
 
+# The camera each dataset's images come from: (focal length px, image width). KITTI: P_rect_02 of the
+# 2011_09_26 calibration at 1242 px; NYU Depth v2: the Kinect's colour camera at 640 px.
+DATASET_CAMERAS: Dict[str, Tuple[float, int]] = {"kitti": (721.5377, 1242), "nyu": (518.8579, 640)}
+
+
 class WeightsError(RuntimeError):
     """A checkpoint that is missing, tampered with or not a plain state dict."""
 
@@ -41,6 +46,13 @@ class CheckpointInfo:
     variant: str = "base"  # the attention variant the checkpoint trained (what it covers)
     placement: str = "full"
     card: Optional[str] = None  # the JSON card beside a trained checkpoint
+    camera: Optional[Tuple[float, int]] = None  # the training camera: (focal px, at image width); None = the dataset's
+
+    @property
+    def training_camera(self) -> Tuple[float, int]:
+        """(focal length in pixels, the image width it is at) of the camera the checkpoint learnt metres
+        from: the canonical camera every frame is mapped into."""
+        return self.camera or DATASET_CAMERAS.get(self.dataset, DATASET_CAMERAS["kitti"])
 
     @property
     def verified(self) -> bool:
@@ -112,6 +124,7 @@ def info_from_card(card_path: Path) -> CheckpointInfo:
             variant=str(card.get("variant", "base")),
             placement=str(card.get("placement", "full")),
             card=str(card_path),
+            camera=(float(card["camera"][0]), int(card["camera"][1])) if card.get("camera") else None,
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise WeightsError(f"weights card {card_path} is unreadable or incomplete: {exc}") from exc

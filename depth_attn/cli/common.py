@@ -46,6 +46,9 @@ def add_model_args(parser: argparse.ArgumentParser, weights_default: Optional[st
     group.add_argument("--input-size", type=parse_hw, default=None, metavar="HxW",
                        help="network input size, e.g. 192x636 (default: the checkpoint's, else the study's KITTI size)")
     group.add_argument("--max-depth", type=float, default=None, help="clamp depth to this many metres")
+    group.add_argument("--no-canonical-camera", dest="canonical_camera", action="store_false",
+                       help="stretch every frame to the input size instead of mapping it into the training camera "
+                       "(for networks trained on your own camera)")
 
 
 def estimator_from_args(args: argparse.Namespace):
@@ -65,5 +68,6 @@ def estimator_from_args(args: argparse.Namespace):
             device=args.device,
             input_hw=args.input_size,
             max_depth=args.max_depth,
+            canonical_camera=getattr(args, "canonical_camera", True),
         )
     )

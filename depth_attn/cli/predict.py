@@ -22,11 +22,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("image", type=Path, help="an RGB image file (PNG/JPEG)")
     p.add_argument("--out", type=Path, default=Path("out/predict"), help="output folder")
-    p.add_argument("--intrinsics", default=None, metavar="FX,FY,CX,CY",
-                   help="camera intrinsics in pixels for the point cloud (default: KITTI's left colour camera, "
-                   + KITTI_LEFT_COLOUR_FX_FY_CX_CY + ", scaled to the image size)")
+    p.add_argument("--intrinsics", default=None, metavar="FX,FY,CX,CY|FILE.json",
+                   help="the camera's rectified intrinsics in pixels, or a JSON file with them (K or P / P_rect_02, "
+                   "as the shared intrinsics.json): the image goes through the canonical camera (its metres stay "
+                   "right for any lens and aspect) and the point cloud uses them. Default: KITTI's left colour "
+                   "camera, " + KITTI_LEFT_COLOUR_FX_FY_CX_CY + ", scaled to the image size (the image is then "
+                   "taken as a KITTI-like view and stretched to the network's input)")
     add_model_args(p, weights_default="auto")
     p.set_defaults(func=run)
+
+
+def read_intrinsics(text: str):
+    """'fx,fy,cx,cy' or a JSON file holding K ({fx, fy, cx, cy} or 3x3) or P / P_rect_02 (3x4; used first:
+    the image is rectified)."""
+    import json
+
+    from depth_attn.geometry import Intrinsics
+
+    path = Path(text)
+    if not path.suffix == ".json":
+        return Intrinsics.parse(text)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"--intrinsics: cannot read {path}: {exc}") from None
+    for key in ("P", "P_rect_02", "p", "K", "k"):
+        value = data.get(key)
+        if isinstance(value, dict):
+            return Intrinsics.checked(value["fx"], value["fy"], value["cx"], value["cy"])
+        if value is not None:
+            return Intrinsics.from_matrix(value)
+    raise SystemExit(f"--intrinsics: {path} holds none of P, P_rect_02, K")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,14 +64,13 @@ def run(args: argparse.Namespace) -> int:
 
     rgb = read_rgb(args.image)
     h, w = rgb.shape[:2]
-    if args.intrinsics:
-        K = Intrinsics.parse(args.intrinsics)
-    else:
-        K = Intrinsics.parse(KITTI_LEFT_COLOUR_FX_FY_CX_CY).resized((1242, 375), (w, h))
+    camera = read_intrinsics(args.intrinsics) if args.intrinsics else None
+    K = camera or Intrinsics.parse(KITTI_LEFT_COLOUR_FX_FY_CX_CY).resized((1242, 375), (w, h))
     estimator = estimator_from_args(args)
     start = time.perf_counter()
-    depth = estimator.estimate(rgb)
+    depth = estimator.estimate(rgb, intrinsics=camera)
     elapsed_ms = (time.perf_counter() - start) * 1e3
+    print(f"camera: {estimator.view.describe()}")
 
     args.out.mkdir(parents=True, exist_ok=True)
     np.save(args.out / "depth.npy", depth)

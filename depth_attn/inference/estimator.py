@@ -16,7 +16,8 @@ from depth_attn import weights as weights_mod
 from depth_attn.geometry import Intrinsics
 from depth_attn.inference.artefacts import UNTRAINED, ModelSource
 from depth_attn.inference.backends import Backend, create_backend
-from depth_attn.inference.preprocess import preprocess_rgb
+from depth_attn.inference.canonical import CanonicalView, plan_view
+from depth_attn.inference.preprocess import check_rgb, preprocess_rgb
 from depth_attn.models import build_model, validate_config
 from depth_attn.models.registry import ModelConfig, load_weights
 from depth_attn.paths import sha256_file
@@ -34,17 +35,32 @@ def depth_from_output(
     min_depth: float,
     max_depth: float,
     out: Optional[np.ndarray] = None,
+    view: Optional[CanonicalView] = None,
 ) -> np.ndarray:
     """Network output -> metres at the camera's size, clamped. The unit scale is applied at the
     network's (smaller) size, where it is the same multiply on a quarter of the pixels. ``out``:
-    a float32 HxW array to write into (e.g. an outgoing message's buffer), saving a copy. Inference
-    and training validation both use it."""
+    a float32 HxW array to write into (e.g. an outgoing message's buffer), saving a copy. ``view``:
+    the canonical-camera mapping the input was made with (``canonical.py``): its padding is cut away
+    in the same single resampling, and what its crop cut off is NaN. Inference and training
+    validation both use it."""
     depth = raw.reshape(raw.shape[-2], raw.shape[-1])
     depth = np.multiply(depth, np.float32(to_metres), dtype=np.float32)
     h, w = camera_hw
     if out is not None and (out.shape != (h, w) or out.dtype != np.float32 or not out.flags.c_contiguous):
         raise ValueError(f"out must be a C-contiguous float32 {h}x{w} array, got {out.dtype} {out.shape}")
-    depth = cv2.resize(depth, (w, h), dst=out, interpolation=cv2.INTER_LINEAR)
+    if view is None or view.is_stretch:
+        depth = cv2.resize(depth, (w, h), dst=out, interpolation=cv2.INTER_LINEAR)
+    else:
+        if view.camera_wh != (w, h):
+            raise ValueError(f"the canonical view is for {view.camera_wh[0]}x{view.camera_wh[1]}, not {w}x{h}")
+        depth = cv2.warpAffine(depth, view.input_to_camera(depth.shape), (w, h), dst=out,
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        if view.cropped:
+            (r0, r1), (c0, c1) = view.seen()
+            depth[:r0] = np.nan
+            depth[r1:] = np.nan
+            depth[:, :c0] = np.nan
+            depth[:, c1:] = np.nan
     np.clip(depth, min_depth, max_depth, out=depth)
     return depth
 
@@ -66,6 +82,10 @@ class EstimatorConfig:
     max_depth: Optional[float] = None
     to_metres: Optional[float] = None
     backend_options: Dict[str, object] = field(default_factory=dict)
+    # Map each frame into the training camera (canonical.py) when its intrinsics are known; False
+    # stretches every frame to the input size (for networks trained on the robot's own camera).
+    canonical_camera: bool = True
+    intrinsics: Optional[Intrinsics] = None  # the camera's, for frames given without their own
 
     @property
     def model(self) -> ModelConfig:
@@ -109,6 +129,12 @@ class DepthEstimator:
         self.to_metres = config.to_metres or (ckpt.to_metres if ckpt else DEFAULT_TO_METRES[config.network])
         self.max_depth = config.max_depth or (ckpt.max_depth_m if ckpt else 80.0)
         self.min_depth = config.min_depth
+        # The training camera's focal length at the network's input scale (the checkpoint's input width).
+        focal, focal_width = ckpt.training_camera if ckpt else weights_mod.DATASET_CAMERAS.get(
+            config.dataset, weights_mod.DATASET_CAMERAS["kitti"])
+        train_width = (ckpt.input_hw if ckpt else DEFAULT_INPUT_HW[config.network])[1]
+        self.canonical_focal: Optional[float] = (focal * train_width / focal_width) if config.canonical_camera else None
+        self.view: Optional[CanonicalView] = None  # the last frame's mapping into the network input
         self.load_report: Dict[str, list] = {}
         self.source = ModelSource(
             self.model_config,
@@ -185,6 +211,7 @@ class DepthEstimator:
             info["untrained_tensors"] = len(self.coverage_gaps)
         info.update(asdict(self.model_config))
         info["input_hw"] = list(self.input_hw)
+        info["canonical_focal_px"] = round(self.canonical_focal, 3) if self.canonical_focal else "off (stretch)"
         info.update(self.backend.describe())
         info["precision"] = self.config.precision
         if self.backend.artefact_status != "-":
@@ -195,22 +222,39 @@ class DepthEstimator:
         """The intrinsics of the network's input image (the camera image resized to it)."""
         return camera.resized(camera_wh, (self.input_hw[1], self.input_hw[0]))
 
-    def preprocess(self, rgb: np.ndarray) -> np.ndarray:
-        return preprocess_rgb(rgb, self.input_hw)
+    def view_for(self, intrinsics: Optional[Intrinsics], camera_wh: Tuple[int, int]) -> CanonicalView:
+        """How a ``camera_wh`` image with these intrinsics goes into the network (cached per camera):
+        the canonical camera, or the plain stretch without intrinsics or with ``canonical_camera`` off."""
+        view = self.view
+        if view is None or view.camera_wh != tuple(camera_wh) or getattr(self, "_view_key", None) != intrinsics:
+            view = plan_view(intrinsics, camera_wh, self.input_hw, self.canonical_focal)
+            self._view_key = intrinsics
+        return view
 
-    def postprocess(self, raw: np.ndarray, camera_hw: Tuple[int, int], out: Optional[np.ndarray] = None) -> np.ndarray:
+    def preprocess(self, rgb: np.ndarray, view: Optional[CanonicalView] = None) -> np.ndarray:
+        if view is None or view.is_stretch:
+            return preprocess_rgb(rgb, self.input_hw)
+        return preprocess_rgb(view.to_input(check_rgb(rgb)), self.input_hw)
+
+    def postprocess(self, raw: np.ndarray, camera_hw: Tuple[int, int], out: Optional[np.ndarray] = None,
+                    view: Optional[CanonicalView] = None) -> np.ndarray:
         """Network output -> metres at the camera's size, clamped (see ``depth_from_output``)."""
-        return depth_from_output(raw, self.to_metres, camera_hw, self.min_depth, self.max_depth, out)
+        return depth_from_output(raw, self.to_metres, camera_hw, self.min_depth, self.max_depth, out, view)
 
-    def estimate(self, rgb: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    def estimate(self, rgb: np.ndarray, out: Optional[np.ndarray] = None,
+                 intrinsics: Optional[Intrinsics] = None) -> np.ndarray:
         """Metric depth (float32, metres, HxW of ``rgb``); ``last_timing`` holds the breakdown.
-        ``out``: write the depth into this float32 HxW array (and return it)."""
+        ``out``: write the depth into this float32 HxW array (and return it). ``intrinsics``: the
+        camera's (else the config's); with them the frame goes through the canonical camera."""
         t0 = time.perf_counter()
-        batch = self.preprocess(rgb)
+        check_rgb(rgb)
+        view = self.view_for(intrinsics or self.config.intrinsics, (rgb.shape[1], rgb.shape[0]))
+        self.view = view
+        batch = self.preprocess(rgb, view)
         t1 = time.perf_counter()
         raw = self.backend.run(batch)  # returns when the device has finished: the network time is honest
         t2 = time.perf_counter()
-        depth = self.postprocess(raw, rgb.shape[:2], out)
+        depth = self.postprocess(raw, rgb.shape[:2], out, view)
         t3 = time.perf_counter()
         self.last_timing = Timing((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
         return depth
