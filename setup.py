@@ -27,6 +27,7 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
         (f"share/{PACKAGE}/models", ["models/README.md"]),
+        (f"share/{PACKAGE}/weights", glob("weights/*.pth") + glob("weights/*.json") + glob("weights/*.yaml") + glob("weights/LICENSE*")),
         *tree("sample"),  # the KITTI sample the demo plays without the shared data
     ],
     install_requires=["setuptools"],
@@ -41,6 +42,7 @@ setup(
             "depth-attn = depth_attn.cli:main",
             "depth_node = depth_attn.ros.depth_node:main",
             "eval_node = depth_attn.ros.eval_node:main",
+            "player = depth_attn.ros.player:main",
         ],
     },
 )

@@ -80,3 +80,25 @@ def test_colcon_install_carries_the_kitti_sample_and_finds_it(colcon_install):
         env=dict(os.environ, PYTHONPATH=str(site)), capture_output=True, text=True, timeout=60, cwd=colcon_install)
     assert found.returncode == 0, found.stderr
     assert Path(found.stdout.strip()) == share / "sample" / "kitti" / "2011_09_26" / "2011_09_26_drive_0023_sync"
+
+
+def test_colcon_install_resolves_auto_weights_from_its_share_folder(colcon_install, tmp_path):
+    """weights: auto in an installed package finds the shipped checkpoints under share/depth_attn/weights,
+    without ../shared (pointed at an empty folder) and without the source checkout."""
+    share = colcon_install / "share" / "depth_attn"
+    assert {p.name for p in (REPO_ROOT / "weights").iterdir()} == {p.name for p in (share / "weights").iterdir()}
+    site = next((colcon_install / "lib").glob("python3*/site-packages"))
+    empty = tmp_path / "no_shared"
+    empty.mkdir()
+    code = ("from depth_attn import weights\n"
+            "for v in ('base', 'meta', 'pyra', 'moh'):\n"
+            "    name = weights.resolve_auto('meter', 'tiny', v)\n"
+            "    print(v, name, weights.locate(name))\n")
+    env = dict(os.environ, PYTHONPATH=str(site), DEPTH_ATTN_SHARED=str(empty), DEPTH_ATTN_HOME=str(tmp_path / "home"))
+    found = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+                           cwd=colcon_install)
+    assert found.returncode == 0, found.stderr
+    lines = dict((line.split()[0], line.split()[1:]) for line in found.stdout.splitlines())
+    assert lines["base"][0] == "meter-xxs-kitti" and lines["meta"][0] == "meter-xxs-meta-kitti"
+    for name, path in lines.values():
+        assert Path(path).parent == share / "weights", (name, path)

@@ -23,12 +23,14 @@ def kitti_bag(tmp_path_factory):
 
 def test_sweep_two_configs_tiny_input(kitti_bag, tmp_path, shared, capsys):
     out = tmp_path / "sweep"
-    code = cli_main(["sweep", str(kitti_bag), "--configs", "meter-tiny-base,meter-base-base", "--input-size", "64x192",
+    code = cli_main(["sweep", str(kitti_bag), "--configs", "meter-tiny-base,meter-tiny-meta,meter-base-base", "--input-size", "64x192",
                      "--max-frames", "2", "--timing-runs", "3", "--out", str(out)])
     assert code == 0
     with open(out / "sweep.csv", newline="") as f:
         rows = {r["config"]: r for r in csv.DictReader(f)}
-    assert set(rows) == {"meter-tiny-base-full", "meter-base-base-full"}
+    assert set(rows) == {"meter-tiny-base-full", "meter-tiny-meta-full", "meter-base-base-full"}
+    meta = rows["meter-tiny-meta-full"]  # the shipped distilled variant is on the accuracy axis
+    assert meta["trained"] == "True" and meta["weights"] == "meter-xxs-meta-kitti" and 0 < float(meta["abs_rel"]) < 2
     tiny, base = rows["meter-tiny-base-full"], rows["meter-base-base-full"]
     assert tiny["trained"] == "True" and tiny["weights"] == "meter-xxs-kitti" and tiny["frames"] == "2"
     assert 0 < float(tiny["rmse"]) < 80 and 0 < float(tiny["abs_rel"]) < 2 and float(tiny["latency_p50_ms"]) > 0
@@ -59,5 +61,7 @@ def test_frontier_and_config_parsing(tmp_path):
     assert [c.name for c in parse_configs(str(listing))] == ["meter-tiny-base-full", "meter-tiny-pyra-full"]
     with pytest.raises(FileNotFoundError):
         parse_configs("no_such_file")
-    assert trained_weights(ModelConfig.parse("meter-tiny-pyra"))[0] is None
+    assert trained_weights(ModelConfig.parse("meter-tiny-pyra"))[0] == "meter-xxs-pyra-kitti"
     assert trained_weights(ModelConfig.parse("meter-tiny-base"))[0] == "meter-xxs-kitti"
+    name, why = trained_weights(ModelConfig.parse("meter-base-meta"))
+    assert name is None and why.startswith("untrained")

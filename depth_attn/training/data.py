@@ -342,8 +342,10 @@ class FrameDataset:
             self[i]
 
     def describe(self) -> List[Dict[str, Any]]:
+        shared = str(data_dir())
         return [
-            {"source": s.description, "type": s.kind, "frames": len(s), "ground_truth": s.has_gt}
+            {"source": s.description.replace(shared, "{data}"), "type": s.kind, "frames": len(s),
+             "ground_truth": s.has_gt}
             for s in self.sources
         ]
 
