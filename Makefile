@@ -8,16 +8,23 @@ STAMP := $(VENV)/.setup-stamp
 # With a system ROS 2 sourced (ROS_DISTRO set), its rclpy is used and the PyPI ROS wheels are skipped.
 ROS_REQS := $(if $(ROS_DISTRO),,-r requirements/ros.txt)
 VENV_FLAGS := $(if $(ROS_DISTRO),--system-site-packages,)
+# `ros2 launch` (launch, launch_ros, ros2cli: no PyPI wheels) from their vendored sources, also only
+# where no ROS 2 is sourced; without the sources setup says so in one line and the launch tests skip.
+ROS_SRC ?= $(or $(DEPTH_ATTN_ROS_SRC),$(if $(DEPTH_ATTN_SHARED),$(DEPTH_ATTN_SHARED),../shared)/vendor/ros2)
+ROS_LAUNCH_STAMP := $(VENV)/.ros-launch-stamp
 
 .PHONY: setup demo test lint bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(if $(ROS_DISTRO),,$(ROS_LAUNCH_STAMP))
 
 $(STAMP): requirements/core.txt requirements/ros.txt requirements/dev.txt setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	$(PIP) install -q -r requirements/core.txt -r requirements/dev.txt $(ROS_REQS)
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+$(ROS_LAUNCH_STAMP): requirements/ros-launch.txt tools/setup_ros_launch.sh | $(STAMP)
+	@bash tools/setup_ros_launch.sh $(VENV) $(ROS_SRC) $@
 
 demo: setup
 	$(VENV)/bin/depth-attn demo
