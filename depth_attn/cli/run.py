@@ -23,7 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  depth-attn run --config config/kitti_eval.yaml --duration 120",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", type=Path, required=True, help="ROS 2 params YAML (e.g. config/desktop.yaml)")
+    p.add_argument("--config", type=Path, required=True,
+                   help="ROS 2 params YAML (e.g. config/desktop.yaml); a name that is not a file here is looked up "
+                   "in the package's config folder (desktop.yaml, orin.yaml, kitti_eval.yaml)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="[NODE.]PARAM=VALUE",
                    help="override a parameter (repeatable); VALUE is YAML: 80.0 is a double, true a bool")
     p.add_argument("--remap", dest="remaps", action="append", default=[], metavar="[NODE:]FROM:=TO",
@@ -36,13 +38,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import signal
     import sys
+    import threading
 
     from depth_attn.ros.graph import GraphError, make_spec, run_graph
 
     try:
-        spec = make_spec(args.config, args.sets, args.nodes, args.remaps)
-        return run_graph(spec, duration=args.duration)
+        spec = make_spec(package_config(args.config), args.sets, args.nodes, args.remaps)
+        code = run_graph(spec, duration=args.duration)
     except GraphError as exc:
         print(f"depth-attn run: error: {exc}", file=sys.stderr)
         return 1
+    if threading.current_thread() is threading.main_thread():  # closed: a late Ctrl-C/SIGTERM must not kill
+        for sig in (signal.SIGINT, signal.SIGTERM):              # the exiting process (Python's default would)
+            signal.signal(sig, signal.SIG_IGN)
+    return code
+
+
+def package_config(path: Path) -> Path:
+    """The file as given when it exists, else the package's own config of that name (from the share
+    folder of a colcon install, or the checkout), so `depth-attn run --config desktop.yaml` works anywhere."""
+    from depth_attn.paths import share_dir
+
+    if path.exists():
+        return path
+    shipped = share_dir() / "config" / path.name
+    return shipped if shipped.is_file() else path

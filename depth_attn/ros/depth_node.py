@@ -28,6 +28,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_attn.colormap import DepthColorizer
@@ -185,13 +186,18 @@ class DepthNode(Node):
         self._timing_status = DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{node_name}: timing",
                                                values=[KeyValue(key=k) for k in FRAME_TIMING_KEYS])
 
+        # Sensor-data QoS (best effort), which any camera matches; the standard ROS 2 QoS overrides
+        # (qos_overrides.<topic>.subscription.reliability: reliable) make it lossless, e.g. for a bag
+        # replay in another process (Fast DDS drops best-effort frames of ~1 MB between processes).
+        overrides = QoSOverridingOptions.with_default_policies()
         if s.image_transport == "compressed":
             self.sub_image = self.create_subscription(CompressedImage, "image/compressed", self._on_image,
-                                                      qos_profile_sensor_data)
+                                                      qos_profile_sensor_data, qos_overriding_options=overrides)
         else:
-            self.sub_image = self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data)
+            self.sub_image = self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data,
+                                                      qos_overriding_options=overrides)
         self.sub_info = self.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
-                                                 qos_profile_sensor_data)
+                                                 qos_profile_sensor_data, qos_overriding_options=overrides)
         self.diag_timer = self.create_timer(s.diagnostics_period, self.publish_diagnostics)
 
         prefer_frame_latency()
@@ -451,14 +457,19 @@ def main(args=None) -> int:
     except ImportError:  # older rclpy
         ExternalShutdownException = RuntimeError  # noqa: N806
 
+    from depth_attn.ros.stop_signals import StopSignals
+
+    stop = StopSignals().install()  # before rclpy.init: Ctrl-C/SIGTERM end spin(), repeats are ignored
     rclpy.init(args=args)
     try:
         node = DepthNode()
     except Exception as exc:  # one clear message, no traceback
-        print(f"[depth_node] FATAL: {exc}", file=sys.stderr)
+        if stop.received is None:  # (stopped while starting: nothing to report)
+            print(f"[depth_node] FATAL: {exc}", file=sys.stderr)
         if rclpy.ok():
             rclpy.shutdown()
-        return 1
+        stop.ignore_from_now()
+        return 0 if stop.received is not None else 1
     executor = SingleThreadedExecutor()  # callbacks only hand work to the node's thread
     executor.add_node(node)
     try:
@@ -471,6 +482,7 @@ def main(args=None) -> int:
         executor.shutdown()
         if rclpy.ok():
             rclpy.shutdown()
+        stop.ignore_from_now()
     return 0
 
 

@@ -185,13 +185,18 @@ def main(args=None) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
+    from depth_attn.ros.stop_signals import StopSignals
+
+    stop = StopSignals().install()  # before rclpy.init: Ctrl-C/SIGTERM end the loop, repeats are ignored
     rclpy.init(args=args)
     try:
         node = EvalNode()
     except Exception as exc:
-        print(f"[eval_node] FATAL: {exc}", file=sys.stderr)
+        if stop.received is None:
+            print(f"[eval_node] FATAL: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
-        return 1
+        stop.ignore_from_now()
+        return 0 if stop.received is not None else 1
     executor = SingleThreadedExecutor()  # callbacks only hand work to the node's thread
     executor.add_node(node)
     try:
@@ -204,6 +209,7 @@ def main(args=None) -> int:
         node.destroy_node()
         executor.shutdown()
         rclpy.try_shutdown()
+        stop.ignore_from_now()
     return 0
 
 

@@ -54,7 +54,6 @@ integer, ``true`` a bool).
 from __future__ import annotations
 
 import importlib
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -250,14 +249,16 @@ class Graph:
 
 
 def run_graph(spec: GraphSpec, duration: Optional[float] = None) -> int:
-    """Build, spin and close a graph; SIGTERM stops it like Ctrl-C. Returns the exit status."""
-    graph = Graph(spec)
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: graph.stop())
-    try:
-        return graph.spin(duration)
-    finally:
-        graph.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    """Build, spin and close a graph; SIGINT or SIGTERM, once or more, stops it and every node closes
+    (the eval node's rows and summary written). Returns the exit status."""
+    from depth_attn.ros.stop_signals import StopSignals
+
+    with StopSignals() as stop:  # repeats are ignored: a second Ctrl-C never interrupts close()
+        graph = Graph(spec)
+        stop.on_stop = graph.stop
+        if stop.received is not None:  # stopped while the nodes were starting
+            graph.stop()
+        try:
+            return graph.spin(duration)
+        finally:
+            graph.close()

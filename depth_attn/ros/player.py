@@ -139,6 +139,7 @@ class BagPlayer(Node):
                 passes += 1
                 if not p["loop"] and passes >= max(int(p["repeat"]), 1):
                     break
+            self._wait_acknowledged(5.0)
             self.get_logger().info(f"played {self.frames_sent} frames ({self.messages_sent} messages) from {self.bag}")
         except bags.BagError as exc:
             self.error = str(exc)
@@ -150,6 +151,21 @@ class BagPlayer(Node):
             self.get_logger().error(f"playback failed: {self.error}")
         finally:
             self.finished.set()
+
+    def _wait_acknowledged(self, timeout_s: float) -> None:
+        """Before finishing, let the reliable subscribers take the last frames: a process that exits
+        right after publish() takes its unacknowledged messages (a frame is ~1 MB) with it."""
+        from rclpy.duration import Duration
+
+        deadline = time.monotonic() + timeout_s
+        for publisher in self.publishers_by_topic.values():
+            left = deadline - time.monotonic()
+            if left <= 0 or self._stop.is_set():
+                return
+            try:
+                publisher.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9)))
+            except Exception:  # noqa: BLE001 - an rmw without it: nothing to wait for
+                return
 
     def _play_once(self, first_pass: bool) -> None:
         """One pass over the bag. Frames keep one schedule across passes: ``frame_rate`` frames per
@@ -208,6 +224,9 @@ def play(cli_args: List[str]) -> int:
     from rclpy.context import Context
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
+    from depth_attn.ros.stop_signals import StopSignals
+
+    stop = StopSignals().install()  # a private context has no rclpy handler: the loop checks stop.received
     context = Context()
     rclpy.init(args=[], context=context)
     player = None
@@ -216,7 +235,7 @@ def play(cli_args: List[str]) -> int:
     try:
         player = BagPlayer(context=context, cli_args=cli_args)
         executor.add_node(player)
-        while context.ok() and not player.finished.is_set():
+        while context.ok() and not player.finished.is_set() and stop.received is None:
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -231,6 +250,7 @@ def play(cli_args: List[str]) -> int:
         executor.shutdown()
         if context.ok():
             rclpy.shutdown(context=context)
+        stop.restore()
     return code
 
 
@@ -240,13 +260,18 @@ def main(args=None) -> int:
 
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
+    from depth_attn.ros.stop_signals import StopSignals
+
+    stop = StopSignals().install()  # before rclpy.init: Ctrl-C/SIGTERM end the loop, repeats are ignored
     rclpy.init(args=args)
     try:
         node = BagPlayer()
     except Exception as exc:
-        print(f"[player] FATAL: {exc}", file=sys.stderr)
+        if stop.received is None:
+            print(f"[player] FATAL: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
-        return 1
+        stop.ignore_from_now()
+        return 0 if stop.received is not None else 1
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
@@ -260,6 +285,7 @@ def main(args=None) -> int:
         node.destroy_node()
         executor.shutdown()
         rclpy.try_shutdown()
+        stop.ignore_from_now()
     return code
 
 
