@@ -96,7 +96,7 @@ def test_camera_info_to_intrinsics_from_p_and_k(kitti_annotated):
     with pytest.raises(ValueError, match="P is all zeros"):
         convert.camera_info_to_intrinsics(info)
     info.p = [0.0, 0, 600, 0, 0, 700, 170, 0, 0, 0, 1, 0]
-    with pytest.raises(ValueError, match="P is invalid"):
+    with pytest.raises(ValueError, match="P has focal lengths fx=0 fy=700: they must be > 0"):
         convert.camera_info_to_intrinsics(info)
 
 

@@ -92,8 +92,11 @@ def test_checkpoint_carrying_code_is_refused_and_not_run(tmp_path):
 def test_torch_save_of_a_module_is_refused(tmp_path):
     path = tmp_path / "module.pth"
     torch.save(torch.nn.Linear(2, 2), path)  # a pickled class, not a state dict
-    with pytest.raises(weights.WeightsError):
+    with pytest.raises(weights.WeightsError) as refused:
         weights.load_state_dict(path)
+    # what to do instead, never torch's "re-run with weights_only=False" (that would run the file's code)
+    assert "weights_only" not in str(refused.value) and "weights import" in str(refused.value)
+    assert "Unsupported global" in str(refused.value)
 
 
 def test_truncated_or_missing_checkpoint_gives_clear_error(tmp_path, kitti_checkpoint):

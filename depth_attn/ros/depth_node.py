@@ -16,16 +16,18 @@ frame arriving while the worker is busy replaces the waiting one and is counted 
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from dataclasses import dataclass, make_dataclass
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -47,67 +49,99 @@ from depth_attn.stream import (
     prefer_frame_latency,
 )
 
-CHOICES = {
-    "network": NETWORKS,
-    "size": SIZES,
-    "variant": VARIANTS,
-    "placement": PLACEMENTS,
-    "backend": BACKENDS,
-    "precision": PRECISIONS,
-    "output_reliability": ("reliable", "best_effort"),
-    "image_transport": ("raw", "compressed"),
+
+class Param(NamedTuple):
+    """One node parameter, declared once: its default (which gives its type), description, range,
+    choices and whether it is fixed at start (read-only: what the network is and how the node is
+    wired) or applies on the next frame when set at run time."""
+
+    default: object
+    description: str
+    bounds: Optional[Tuple[float, float]] = None
+    choices: Optional[Tuple[str, ...]] = None
+    read_only: bool = False
+
+
+_NET = "fixed at start: restart the node to change it"
+
+PARAMETERS: Dict[str, Param] = {
+    "network": Param("meter", "depth network", choices=NETWORKS, read_only=True),
+    "size": Param("tiny", "network size", choices=SIZES, read_only=True),
+    "variant": Param("base", "attention variant", choices=VARIANTS, read_only=True),
+    "placement": Param("full", "where the variant goes", choices=PLACEMENTS, read_only=True),
+    "backend": Param("torch", "what runs the network", choices=BACKENDS, read_only=True),
+    "precision": Param("fp32", "numeric precision", choices=PRECISIONS, read_only=True),
+    "device": Param("cpu", "torch/onnxruntime device: cpu, cuda, cuda:0", read_only=True),
+    "weights": Param("auto", "auto (the shipped or cached checkpoint that covers network/size/variant/placement for "
+                     "'dataset'), a checkpoint name (depth-attn weights list), a .pth file, or none (untrained, timing "
+                     "only)", read_only=True),
+    "dataset": Param("kitti", "what 'weights: auto' picks a checkpoint for: kitti | nyu", read_only=True),
+    "allow_partial_weights": Param(False, "run even where the weights leave part of the network untrained (a base "
+                                   "checkpoint for a variant); warns every 10 s", read_only=True),
+    "backend_options": Param("", "extra backend options 'key=value; key=value', e.g. 'intra_op_threads=2; "
+                             "providers=cuda,cpu' (see depth_attn/inference/backends)", read_only=True),
+    "input_width": Param(0, "network input width in pixels; 0 = the checkpoint's", (0, 4096), read_only=True),
+    "input_height": Param(0, "network input height in pixels; 0 = the checkpoint's", (0, 4096), read_only=True),
+    "canonical_camera": Param(True, "map each frame into the network's training camera (its focal length, from "
+                              "camera_info) so its metres hold for any lens and aspect; false: stretch every frame to "
+                              "the input size (networks trained on this camera)"),
+    "max_depth": Param(80.0, "largest depth in metres (clamp; colour scale); 0 = the checkpoint's", (0.0, 1000.0)),
+    "publish_cloud": Param(True, "publish the organised point cloud on 'points'"),
+    "cloud_stride": Param(1, "keep every n-th pixel in each direction in the point cloud", (1, 32)),
+    "cloud_rgb": Param(True, "XYZRGB (colour from the camera image) instead of XYZ"),
+    "publish_color": Param(True, "publish colour-mapped depth for people on 'depth/image_color'"),
+    "lazy_outputs": Param(True, "build points and depth/image_color only while someone subscribes to them"),
+    "output_reliability": Param("reliable", "QoS reliability of the outputs: reliable (RViz, tools) | best_effort",
+                                choices=("reliable", "best_effort"), read_only=True),
+    "image_transport": Param("raw", "raw: subscribe 'image' (Image); compressed: 'image/compressed' (JPEG/PNG)",
+                             choices=("raw", "compressed"), read_only=True),
+    "camera_info_cache": Param(30, "camera infos kept for pairing with images by exact stamp", (1, 1000),
+                               read_only=True),
+    "diagnostics_period": Param(1.0, "seconds between /diagnostics messages", (0.1, 60.0), read_only=True),
 }
+CHOICES = {name: p.choices for name, p in PARAMETERS.items() if p.choices}
 
-# name: (default, description, range (lo, hi) or None). Types follow the defaults.
-PARAMETERS: Dict[str, Tuple[object, str, Optional[Tuple[float, float]]]] = {
-    "network": ("meter", "depth network: meter | pixelformer | newcrfs", None),
-    "size": ("tiny", "network size: tiny | base | large", None),
-    "variant": ("base", "attention variant: base | meta | pyra | moh", None),
-    "placement": ("full", "where the variant goes: full | encoder | decoder", None),
-    "backend": ("torch", "what runs the network: torch | onnxruntime | tensorrt", None),
-    "precision": ("fp32", "numeric precision: fp32 | fp16 | int8", None),
-    "device": ("cpu", "torch/onnxruntime device: cpu, cuda, cuda:0", None),
-    "weights": ("meter-xxs-kitti", "checkpoint name (depth-attn weights list) or .pth file; '' = untrained", None),
-    "backend_options": ("", "extra backend options 'key=value; key=value', e.g. 'intra_op_threads=2; "
-                        "providers=cuda,cpu' (see depth_attn/inference/backends)", None),
-    "input_width": (0, "network input width in pixels; 0 = the checkpoint's", (0, 4096)),
-    "input_height": (0, "network input height in pixels; 0 = the checkpoint's", (0, 4096)),
-    "max_depth": (80.0, "largest depth in metres (clamp; colour scale); 0 = the checkpoint's", (0.0, 1000.0)),
-    "publish_cloud": (True, "publish the organised point cloud on 'points'", None),
-    "cloud_stride": (1, "keep every n-th pixel in each direction in the point cloud", (1, 32)),
-    "cloud_rgb": (True, "XYZRGB (colour from the camera image) instead of XYZ", None),
-    "publish_color": (True, "publish colour-mapped depth for people on 'depth/color'", None),
-    "lazy_outputs": (True, "build points and depth/color only while someone subscribes to them", None),
-    "output_reliability": ("reliable", "QoS reliability of the outputs: reliable (RViz, tools) | best_effort", None),
-    "image_transport": ("raw", "raw: subscribe 'image' (Image); compressed: 'image/compressed' (JPEG/PNG)", None),
-    "camera_info_cache": (30, "camera infos kept for pairing with images by exact stamp", (1, 1000)),
-    "diagnostics_period": (1.0, "seconds between /diagnostics messages", (0.1, 60.0)),
-}
+# The node's settings: one frozen field per parameter, typed by its default. A set at run time
+# replaces the whole object (dataclasses.replace), so the worker sees all of a change or none of it.
+Settings = make_dataclass("Settings", [(name, type(p.default)) for name, p in PARAMETERS.items()], frozen=True)
 
 
-@dataclass
-class Settings:
-    network: str
-    size: str
-    variant: str
-    placement: str
-    backend: str
-    precision: str
-    device: str
-    weights: str
-    backend_options: str
-    input_width: int
-    input_height: int
-    max_depth: float
-    publish_cloud: bool
-    cloud_stride: int
-    cloud_rgb: bool
-    publish_color: bool
-    lazy_outputs: bool
-    output_reliability: str
-    image_transport: str
-    camera_info_cache: int
-    diagnostics_period: float
+def check_parameter(name: str, value: object) -> Optional[str]:
+    """Why ``value`` is not valid for parameter ``name`` (type, range, choices), or None."""
+    p = PARAMETERS[name]
+    kind = type(p.default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not kind:
+        word = {bool: "a bool (true/false)", int: "an integer", float: "a double (e.g. 80.0)", str: "a string"}[kind]
+        return f"parameter {name!r} must be {word}, got {value!r}"
+    if p.bounds is not None and not (p.bounds[0] <= value <= p.bounds[1]):
+        return f"parameter {name!r} must be in [{p.bounds[0]}, {p.bounds[1]}], got {value!r}"
+    if p.choices is not None and value not in p.choices:
+        return f"parameter {name!r} is {value!r}; choose one of {', '.join(p.choices)}"
+    return None
+
+
+def reason_key(exc: BaseException) -> str:
+    """The kind of bad input an error reports, which its warning is rate-limited by: the error's ``kind``
+    where it names one, else its whole message with the numbers masked (so fx=1e-300 and fx=2e-300 are
+    one kind, and a NaN in K does not hide an all-zero P)."""
+    kind = getattr(exc, "kind", None)
+    if kind:
+        return str(kind)
+    return type(exc).__name__ + ": " + re.sub(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", "#", str(exc))
+
+
+def untrained_warning(estimator) -> str:
+    """What the node says (WARN) when it publishes depth from a network that is not (fully) trained."""
+    name = estimator.model_config.name
+    if estimator.weights_path is None:
+        return (f"{name} runs UNTRAINED (weights: none): its depth is meaningless; use it for timing only, or set "
+                "weights: auto")
+    if estimator.coverage_gaps:
+        return (f"{name} runs with weights {estimator.weights_name} that do not cover it ({len(estimator.coverage_gaps)} "
+                "tensors untrained, allow_partial_weights is set): its depth is not trustworthy")
+    return ""
 
 
 def parse_backend_options(text: str) -> Dict[str, object]:
@@ -156,6 +190,8 @@ class DepthNode(Node):
             self.destroy_node()  # nothing half-built stays in the graph
             raise
         s = self.settings
+        ckpt = getattr(self.estimator, "checkpoint", None)
+        self._default_max_depth = ckpt.max_depth_m if ckpt else 80.0  # max_depth: 0
 
         self.slot: LatestSlot[Frame] = LatestSlot()
         self.camera_infos: StampCache[CameraInfo] = StampCache(s.camera_info_cache)
@@ -168,6 +204,8 @@ class DepthNode(Node):
         self.last_stage_ms: Dict[str, float] = {}
         self._throttle = Throttle(5.0)
         self._warned_fallback = False
+        self._warned_distortion = False
+        self._logged_view = None  # the canonical-camera mapping last said in the log
         self._info_cache: Optional[tuple] = None  # (key, camera info in, intrinsics, camera info out)
         self._cloud = convert.PointCloudBuilder()
         self._depth = convert.DepthImageBuilder()
@@ -208,32 +246,69 @@ class DepthNode(Node):
             f"{info.get('model')} on {info.get('backend')} ({s.precision}), weights {info.get('weights')}, network "
             f"input {self.estimator.input_hw[1]}x{self.estimator.input_hw[0]}; listening on "
             f"{self.sub_image.topic_name} and {self.sub_info.topic_name}")
+        self.untrained_warning = untrained_warning(self.estimator)
+        if self.untrained_warning:
+            self.get_logger().warning(self.untrained_warning)
+            if self.estimator.coverage_gaps:  # partial weights on purpose: keep saying so
+                self.partial_timer = self.create_timer(
+                    10.0, lambda: self.get_logger().warning(self.untrained_warning))
 
     # ------------------------------------------------------------ setup
 
     def _declare_parameters(self) -> Settings:
+        """Every parameter from ``PARAMETERS``: description, type, range, choices and read-only flag.
+        Read-only ones are refused at run time by rclpy ("Trying to set a read-only parameter");
+        the others go through ``_on_set_parameters`` and apply on the next frame."""
         values = {}
-        for name, (default, text, bounds) in PARAMETERS.items():
-            descriptor = ParameterDescriptor(description=text)
-            if name in CHOICES:
-                descriptor.additional_constraints = "one of: " + ", ".join(CHOICES[name])
-            if bounds is not None and isinstance(default, int) and not isinstance(default, bool):
-                descriptor.integer_range = [IntegerRange(from_value=int(bounds[0]), to_value=int(bounds[1]), step=1)]
-            elif bounds is not None:
-                descriptor.floating_point_range = [FloatingPointRange(from_value=float(bounds[0]),
-                                                                      to_value=float(bounds[1]), step=0.0)]
+        for name, p in PARAMETERS.items():
+            descriptor = ParameterDescriptor(description=p.description + (f" ({_NET})" if p.read_only else ""),
+                                             read_only=p.read_only)
+            if p.choices:
+                descriptor.additional_constraints = "one of: " + ", ".join(p.choices)
+            if p.bounds is not None and isinstance(p.default, int) and not isinstance(p.default, bool):
+                descriptor.integer_range = [IntegerRange(from_value=int(p.bounds[0]), to_value=int(p.bounds[1]),
+                                                         step=1)]
+            elif p.bounds is not None:
+                descriptor.floating_point_range = [FloatingPointRange(from_value=float(p.bounds[0]),
+                                                                      to_value=float(p.bounds[1]), step=0.0)]
             try:
-                values[name] = self.declare_parameter(name, default, descriptor).value
+                values[name] = self.declare_parameter(name, p.default, descriptor).value
             except Exception as exc:  # wrong type or out of range in YAML / --set
-                kind = {bool: "a bool (true/false)", int: "an integer", float: "a double (e.g. 80.0)",
-                        str: "a string"}[type(default)]
-                raise ValueError(f"parameter {name!r} must be {kind}"
-                                 + (f" in [{bounds[0]}, {bounds[1]}]" if bounds else "") + f": {exc}") from None
-            if name in CHOICES and values[name] not in CHOICES[name]:
-                raise ValueError(f"parameter {name!r} is {values[name]!r}; choose one of {', '.join(CHOICES[name])}")
+                raise ValueError(f"{check_parameter(name, None)}: {exc}".replace(", got None", "")) from None
+            problem = check_parameter(name, values[name])
+            if problem:
+                raise ValueError(problem)
         if (values["input_width"] == 0) != (values["input_height"] == 0):
             raise ValueError("set both input_width and input_height, or neither")
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         return Settings(**values)
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        """Run-time sets of the parameters that are not read-only: all of them apply on the next frame,
+        or (one invalid) none of them."""
+        changes = {}
+        for param in parameters:
+            if param.name not in PARAMETERS:
+                continue  # rclpy's own (qos_overrides.*, use_sim_time)
+            if PARAMETERS[param.name].read_only:
+                return SetParametersResult(successful=False, reason=f"{param.name} is {_NET}")
+            value = param.value
+            if isinstance(value, int) and not isinstance(value, bool) and isinstance(PARAMETERS[param.name].default,
+                                                                                     float):
+                value = float(value)
+            problem = check_parameter(param.name, value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+            changes[param.name] = value
+        if changes:
+            settings = dataclasses.replace(self.settings, **changes)
+            if "max_depth" in changes:
+                self.estimator.max_depth = settings.max_depth or self._default_max_depth
+                self._colorizer = DepthColorizer(0.0, self.estimator.max_depth)
+            self.settings = settings  # one assignment: the worker reads self.settings once per frame
+            self.get_logger().info("set " + ", ".join(f"{k}={v!r}" for k, v in changes.items())
+                                   + ": applies from the next frame")
+        return SetParametersResult(successful=True)
 
     def _build_estimator(self):
         from depth_attn.inference import DepthEstimator, EstimatorConfig
@@ -241,6 +316,7 @@ class DepthNode(Node):
         s = self.settings
         config = EstimatorConfig(
             network=s.network, size=s.size, variant=s.variant, placement=s.placement, weights=s.weights or None,
+            dataset=s.dataset, allow_partial_weights=s.allow_partial_weights,
             backend=s.backend, precision=s.precision, device=s.device,
             input_hw=(s.input_height, s.input_width) if s.input_width else None,
             max_depth=s.max_depth or None, backend_options=parse_backend_options(s.backend_options),
@@ -248,6 +324,14 @@ class DepthNode(Node):
         try:
             return DepthEstimator(config)
         except Exception as exc:
+            from depth_attn.weights import WeightsError
+
+            if isinstance(exc, WeightsError):  # another backend would not help: say what would
+                raise RuntimeError(
+                    f"{self.get_name()}: cannot load weights {s.weights!r} for {s.network}/{s.size}/{s.variant}: "
+                    f"{exc}. Fix: weights:=auto (or the checkpoint that covers this configuration, see "
+                    "`depth-attn weights list`), or bring a file in with `depth-attn weights import NAME FILE`."
+                ) from exc
             alternatives = [b for b in ("onnxruntime", "torch") if b != s.backend]
             raise RuntimeError(
                 f"{self.get_name()}: cannot start {s.network}/{s.size}/{s.variant} on backend {s.backend!r} "
@@ -262,14 +346,16 @@ class DepthNode(Node):
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
-            convert.camera_info_to_intrinsics(msg, rectified=True)
-            if not np.any(np.asarray(msg.k)):
-                raise ValueError("camera_info K is all zeros")
-            if msg.width == 0 or msg.height == 0:
-                raise ValueError(f"camera_info has a zero size {msg.width}x{msg.height}")
+            convert.check_camera_info(msg)
         except ValueError as exc:
             self._count_bad("camera_info", exc)
             return
+        if not self._warned_distortion and any(msg.d):
+            self._warned_distortion = True
+            self.get_logger().warning(
+                f"camera_info on {self.sub_info.topic_name} has a non-zero distortion D={list(msg.d)}: this node "
+                "expects rectified images (image_rect, e.g. from image_proc's rectify node) and projects with P; "
+                "an unrectified image gives bent point clouds")
         self.camera_infos.add(convert.stamp_to_ns(msg.header.stamp), msg.header.frame_id, msg)
 
     # ------------------------------------------------------------ the worker
@@ -282,12 +368,20 @@ class DepthNode(Node):
         rgb = convert.message_to_rgb(msg)
         t_decoded = time.perf_counter()
         h, w = rgb.shape[:2]
+        paired = self._intrinsics_for(header, w, h)
 
         # The depth is written straight into the outgoing message's buffer (no copy); the buffer is
-        # reused next frame, after this frame's publish() calls have copied it out.
-        depth = self.estimator.estimate(rgb, out=self._depth.view(h, w))
+        # reused next frame, after this frame's publish() calls have copied it out. With the camera's
+        # intrinsics the frame goes through the canonical camera (its metres hold for any lens).
+        camera = paired[0] if paired is not None and s.canonical_camera else None
+        depth = self.estimator.estimate(rgb, out=self._depth.view(h, w), intrinsics=camera)
         timing = self.estimator.last_timing
         t_estimated = time.perf_counter()
+        view = self.estimator.view
+        if view is not None and view != self._logged_view:
+            self._logged_view = view
+            if camera is not None:
+                self.get_logger().info(f"camera: {view.describe()}")
 
         self._publish_timing(header, (t_decoded - t0) * 1e3, timing)
         publish_s = 0.0
@@ -297,7 +391,6 @@ class DepthNode(Node):
         t_depth = time.perf_counter()
         publish_s += t_depth - t_pub
 
-        paired = self._intrinsics_for(header, w, h)
         t_cloud = t_depth
         if paired is not None:
             intrinsics, info_msg = paired
@@ -368,13 +461,14 @@ class DepthNode(Node):
         info = match.item
         key = (id(info), width, height)
         if self._info_cache is None or self._info_cache[0] != key:  # a new camera info: convert it once
-            k = convert.camera_info_to_intrinsics(info, rectified=True)
-            if (info.width, info.height) == (width, height):
+            k = convert.camera_info_to_intrinsics(info, rectified=True)  # binning and roi applied
+            info_wh = convert.camera_info_image_size(info)
+            if info_wh == (width, height):  # the depth is on the image's pixels: the same camera info
                 out = CameraInfo(width=width, height=height, distortion_model=info.distortion_model, d=info.d,
                                  k=info.k, r=info.r, p=info.p, binning_x=info.binning_x, binning_y=info.binning_y,
                                  roi=info.roi)
             else:
-                k = k.resized((info.width, info.height), (width, height))
+                k = k.resized(info_wh, (width, height))
                 out = convert.make_camera_info(k, width, height, D=info.d, distortion_model=info.distortion_model)
             self._info_cache = (key, info, k, out)  # holding info keeps its id unique
         _, _, k, out = self._info_cache
@@ -391,7 +485,7 @@ class DepthNode(Node):
 
     def _count_bad(self, kind: str, exc: BaseException) -> None:
         self.bad_input[kind] += 1
-        if self._throttle(("bad", kind, str(exc)[:40])):
+        if self._throttle(("bad", kind, reason_key(exc))):
             self.get_logger().warning(f"bad {kind} ignored ({self.bad_input[kind]} so far): {exc}")
 
     # ------------------------------------------------------------ diagnostics
@@ -427,6 +521,8 @@ class DepthNode(Node):
             level, message = DiagnosticStatus.WARN, "waiting for images"
         elif self.errors:
             level, message = DiagnosticStatus.WARN, "frames failed, see log"
+        if getattr(self, "untrained_warning", ""):
+            level, message = DiagnosticStatus.WARN, self.untrained_warning
         return DiagnosticStatus(level=level, name=f"{self.get_name()}: depth", message=message,
                                 hardware_id=str(info.get("device", info.get("backend"))),
                                 values=[KeyValue(key=k, value=v) for k, v in values.items()])

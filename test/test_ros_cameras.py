@@ -1,0 +1,220 @@
+"""Real cameras through the depth node (issue 15), over real rclpy and Fast DDS: other lenses and
+aspects keep their metres (canonical camera), CameraInfo is read as image_geometry reads it (binning,
+roi), bad camera infos are refused each with its own warning, and parameters set at run time."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from rcl_interfaces.srv import SetParameters, SetParametersAtomically  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from ros_harness import Probe, RosSession, unique, wait_until  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, RegionOfInterest  # noqa: E402
+
+from depth_attn.evaluation.camera_sim import score, simulate  # noqa: E402
+from depth_attn.geometry import Intrinsics, project_points  # noqa: E402
+from depth_attn.imageio import read_depth_png, read_rgb  # noqa: E402
+from depth_attn.ros import convert  # noqa: E402
+from depth_attn.ros.depth_node import DepthNode  # noqa: E402
+
+FRAME_ID = "camera_optical"
+DEPTH_TOPIC = "depth"
+
+
+@pytest.fixture(scope="module")
+def kitti(kitti_annotated):
+    meta = json.loads((kitti_annotated / "intrinsics.json").read_text())
+    k = Intrinsics.from_matrix(meta["P_rect_02"])
+    frames = [(read_rgb(p), read_depth_png(kitti_annotated / "groundtruth_depth" / p.name))
+              for p in sorted((kitti_annotated / "image_02").glob("*.png"))]
+    return k, frames
+
+
+@pytest.fixture(scope="module")
+def graph():
+    from depth_attn.inference import DepthEstimator, EstimatorConfig
+
+    estimator = DepthEstimator(EstimatorConfig(weights="meter-xxs-kitti", backend="onnxruntime"))
+    session = RosSession()
+    ns = "/" + unique("cam")
+    node = session.add(DepthNode(unique("depth_node"), estimator=estimator, context=session.context, namespace=ns,
+                                 parameter_overrides=[Parameter("cloud_stride", value=4)]))
+    probe = session.add(Probe(session.context, ns))
+    for msg_type, topic in ((Image, DEPTH_TOPIC), (CameraInfo, "depth/camera_info"),
+                            (PointCloud2, "points")):
+        probe.listen(msg_type, topic)
+    probe.publisher(Image, "image")
+    probe.publisher(CameraInfo, "camera_info")
+    assert wait_until(lambda: node.pub_points.get_subscription_count() > 0 and node.sub_image.get_publisher_count() > 0
+                      and node.sub_info.get_publisher_count() > 0, 20.0), "discovery did not complete"
+    yield {"session": session, "node": node, "probe": probe, "ns": ns, "estimator": estimator}
+    session.close()
+
+
+_stamp = [1_800_000_000_000_000_000]
+
+
+def next_stamp() -> int:
+    _stamp[0] += 100_000_000
+    return _stamp[0]
+
+
+def camera_info(intrinsics: Intrinsics, width: int, height: int, stamp: int, **fields) -> CameraInfo:
+    info = convert.make_camera_info(intrinsics, width, height, convert.make_header(FRAME_ID, stamp))
+    for key, value in fields.items():
+        setattr(info, key, value)
+    return info
+
+
+def answer(g, rgb: np.ndarray, info: CameraInfo, topic: str = DEPTH_TOPIC):
+    """Publish one frame with its camera info; the node's answer on ``topic``."""
+    stamp = convert.stamp_to_ns(info.header.stamp)
+    g["probe"].publishers_["camera_info"].publish(info)
+    wait_until(lambda: g["node"].camera_infos.match(stamp, FRAME_ID).exact, 5.0)
+    g["probe"].publishers_["image"].publish(convert.rgb_to_image(rgb, "rgb8", convert.make_header(FRAME_ID, stamp)))
+    msg = g["probe"].wait_stamp(topic, stamp, 60.0)
+    assert msg is not None, f"no {topic} for the frame"
+    return msg
+
+
+def test_other_lenses_and_aspects_through_the_node(graph, kitti):
+    """Issue 15's targets through the node: 4:3 centre crop <= 0.080, 1.5x lens <= 0.090, full 0.070."""
+    k, frames = kitti
+    mean = {}
+    for camera in ("full", "4:3", "lens1.5"):
+        values = []
+        for rgb, gt in frames:
+            sim = simulate(rgb, gt, k, camera)
+            h, w = sim.rgb.shape[:2]
+            depth = convert.image_to_depth(answer(graph, sim.rgb, camera_info(sim.intrinsics, w, h, next_stamp())))
+            values.append(score(depth, sim)["abs_rel"])
+        mean[camera] = float(np.mean(values))
+    assert mean["full"] == pytest.approx(0.0699, abs=0.002), mean
+    assert mean["4:3"] <= 0.080 and mean["lens1.5"] <= 0.090, mean
+
+
+def _grid_error(cloud: PointCloud2, k: Intrinsics, stride: int) -> float:
+    """Largest distance in pixels between the cloud's points projected with ``k`` and their pixels."""
+    xyz = convert.pointcloud2_xyz(cloud)
+    u, v, _ = project_points(xyz, k)
+    rows, cols = np.mgrid[0:cloud.height * stride:stride, 0:cloud.width * stride:stride]
+    ok = np.isfinite(u)
+    return float(max(np.max(np.abs(u[ok] - cols[ok])), np.max(np.abs(v[ok] - rows[ok]))))
+
+
+def test_binning_and_roi_are_read_as_image_geometry_does(graph, kitti):
+    k, frames = kitti
+    rgb = frames[0][0]
+    node = graph["node"]
+    # binning 2: a 621x187 image from the 1242x375 camera; image_geometry: f / 2, c / 2
+    binned_rgb = np.ascontiguousarray(rgb[::2, ::2][:187, :621])
+    binned = answer(graph, binned_rgb, camera_info(k, 1242, 375, next_stamp(), binning_x=2, binning_y=2), "points")
+    equivalent = Intrinsics(k.fx / 2, k.fy / 2, k.cx / 2, k.cy / 2)
+    plain = answer(graph, binned_rgb, camera_info(equivalent, 621, 187, next_stamp()), "points")
+    assert (binned.height, binned.width) == (plain.height, plain.width) == (-(-187 // 4), -(-621 // 4))
+    np.testing.assert_allclose(convert.pointcloud2_xyz(binned), convert.pointcloud2_xyz(plain), rtol=1e-6, atol=1e-6)
+    assert _grid_error(binned, equivalent, 4) < 0.01
+    # roi: the 500x200 window at (300, 100) of the full camera; image_geometry: c - offset
+    roi_rgb = np.ascontiguousarray(rgb[100:300, 300:800])
+    roi = RegionOfInterest(x_offset=300, y_offset=100, width=500, height=200)
+    windowed = answer(graph, roi_rgb, camera_info(k, 1242, 375, next_stamp(), roi=roi), "points")
+    equivalent = k.cropped(300, 100)
+    plain = answer(graph, roi_rgb, camera_info(equivalent, 500, 200, next_stamp()), "points")
+    np.testing.assert_allclose(convert.pointcloud2_xyz(windowed), convert.pointcloud2_xyz(plain), rtol=1e-6,
+                               atol=1e-6)
+    assert _grid_error(windowed, equivalent, 4) < 1.0
+    assert node.bad_input["camera_info"] == 0 and node.errors == {}
+
+
+def test_bad_camera_infos_are_refused_each_with_its_own_warning(graph, kitti):
+    k, frames = kitti
+    rgb = frames[0][0]
+    node, probe = graph["node"], graph["probe"]
+    bad = {
+        "P all zeros": dict(p=[0.0] * 12),
+        "negative focal": dict(p=[-721.5, 0.0, 609.6, 0.0, 0.0, 721.5, 172.9, 0.0, 0.0, 0.0, 1.0, 0.0]),
+        "NaN in K": dict(k=[float("nan")] + [0.0] * 8),
+        "focal 1e-300": dict(p=[1e-300, 0.0, 609.6, 0.0, 0.0, 1e-300, 172.9, 0.0, 0.0, 0.0, 1.0, 0.0]),
+        "focal 1e300": dict(p=[1e300, 0.0, 609.6, 0.0, 0.0, 1e300, 172.9, 0.0, 0.0, 0.0, 1.0, 0.0]),
+        "roi outside": dict(roi=RegionOfInterest(x_offset=1000, y_offset=0, width=500, height=200)),
+    }
+    keys_before = set(node._throttle._last)
+    for what, fields in bad.items():
+        before = node.bad_input["camera_info"]
+        probe.publishers_["camera_info"].publish(camera_info(k, 1242, 375, next_stamp(), **fields))
+        assert wait_until(lambda before=before: node.bad_input["camera_info"] == before + 1, 10.0), what
+        with np.errstate(all="raise"):  # the good frame after it: no inf points, no numpy warnings
+            cloud = answer(graph, rgb, camera_info(k, 1242, 375, next_stamp()), "points")
+        assert np.isfinite(convert.pointcloud2_xyz(cloud)).any(), what
+    warned = {key[2] for key in set(node._throttle._last) - keys_before if key[:2] == ("bad", "camera_info")}
+    # one kind of bad camera_info does not hide another (the two absurd focal lengths are one kind)
+    assert warned == {"P zeros", "P focal sign", "K not finite", "P focal absurd", "roi"}, warned
+    info = answer(graph, rgb, camera_info(k, 1242, 375, next_stamp()), "depth/camera_info")
+    assert np.isfinite(np.asarray(info.k)).all() and np.isfinite(np.asarray(info.p)).all()
+    # an unrectified camera (non-zero D) is used, with one warning that the node expects rectified images
+    distorted = camera_info(k, 1242, 375, next_stamp(), d=[-0.37, 0.2, 0.0, 0.0, 0.0])
+    assert answer(graph, rgb, distorted, "points") is not None and node._warned_distortion
+    assert node.errors == {}
+
+
+def _set(g, params, atomically: bool = False):
+    node_name = g["node"].get_fully_qualified_name()
+    srv_type = SetParametersAtomically if atomically else SetParameters
+    service = "set_parameters_atomically" if atomically else "set_parameters"
+    client = g["probe"].create_client(srv_type, f"{node_name}/{service}")
+    try:
+        assert client.wait_for_service(10.0)
+        request = srv_type.Request(parameters=[Parameter(n, value=v).to_parameter_msg() for n, v in params.items()])
+        future = client.call_async(request)
+        assert wait_until(future.done, 10.0)
+        response = future.result()
+        return [response.result] if atomically else list(response.results)
+    finally:
+        g["probe"].destroy_client(client)
+
+
+def test_parameters_at_run_time(graph, kitti):
+    k, frames = kitti
+    rgb = frames[0][0]
+    node = graph["node"]
+    for name, value in (("network", "pixelformer"), ("backend", "torch"), ("precision", "fp16"),
+                        ("device", "cuda"), ("weights", "none")):
+        (result,) = _set(graph, {name: value})
+        assert not result.successful and "read-only" in result.reason, (name, result.reason)
+    assert (node.settings.network, node.settings.backend, node.settings.weights) == ("meter", "torch", "auto")
+    # cloud_stride applies on the next frame
+    (result,) = _set(graph, {"cloud_stride": 8})
+    assert result.successful, result.reason
+    cloud = answer(graph, rgb, camera_info(k, 1242, 375, next_stamp()), "points")
+    assert (cloud.height, cloud.width) == (-(-375 // 8), -(-1242 // 8))
+    # an invalid value is refused whole: nothing of the set applies
+    (result,) = _set(graph, {"cloud_stride": 2, "max_depth": -5.0}, atomically=True)
+    assert not result.successful
+    (result,) = _set(graph, {"cloud_stride": "two"})
+    assert not result.successful
+    assert node.settings.cloud_stride == 8 and node.estimator.max_depth == 80.0
+    # max_depth applies to the next frame's clamp
+    (result,) = _set(graph, {"max_depth": 20.0, "cloud_stride": 4}, atomically=True)
+    assert result.successful, result.reason
+    depth = convert.image_to_depth(answer(graph, rgb, camera_info(k, 1242, 375, next_stamp())))
+    assert np.nanmax(depth) <= 20.0 and node.settings.cloud_stride == 4
+    (result,) = _set(graph, {"max_depth": 80.0})
+    assert result.successful and node.estimator.max_depth == 80.0
+
+
+def test_a_weights_error_says_what_to_do_not_another_backend(graph, tmp_path):
+    bad = tmp_path / "module.pth"
+    import torch
+
+    torch.save(torch.nn.Linear(2, 2), bad)  # a pickle that needs code: refused, never run
+    for weights in (str(tmp_path / "missing.pth"), str(bad)):
+        with pytest.raises(RuntimeError) as failed:
+            DepthNode(unique("depth_node"), context=graph["session"].context,
+                      parameter_overrides=[Parameter("weights", value=weights)])
+        text = str(failed.value)
+        assert "another backend" not in text and "weights import" in text and "weights_only" not in text, text
