@@ -25,18 +25,39 @@ class PixelLayout:
     channels: int  # values per pixel (yuv422: 2 bytes per pixel)
 
 
-# The encodings the depth node accepts as camera input.
+# The encodings the depth node accepts as camera input (sensor_msgs/image_encodings names; rosbags-image
+# reads the same ones the same way). nv12/nv21 hold height x 3/2 rows (the Y plane, then the chroma).
 LAYOUTS: Dict[str, PixelLayout] = {
     "rgb8": PixelLayout("u1", 3),
     "bgr8": PixelLayout("u1", 3),
     "rgba8": PixelLayout("u1", 4),
     "bgra8": PixelLayout("u1", 4),
+    "rgb16": PixelLayout("u2", 3),
+    "bgr16": PixelLayout("u2", 3),
+    "rgba16": PixelLayout("u2", 4),
+    "bgra16": PixelLayout("u2", 4),
     "mono8": PixelLayout("u1", 1),
     "mono16": PixelLayout("u2", 1),
+    "8UC1": PixelLayout("u1", 1),  # grey, as mono8
+    "8UC3": PixelLayout("u1", 3),  # no colour order named: taken as rgb8, as rosbags-image does
+    "bayer_rggb8": PixelLayout("u1", 1),
+    "bayer_bggr8": PixelLayout("u1", 1),
+    "bayer_gbrg8": PixelLayout("u1", 1),
+    "bayer_grbg8": PixelLayout("u1", 1),
+    "bayer_rggb16": PixelLayout("u2", 1),
+    "bayer_bggr16": PixelLayout("u2", 1),
+    "bayer_gbrg16": PixelLayout("u2", 1),
+    "bayer_grbg16": PixelLayout("u2", 1),
     "yuv422": PixelLayout("u1", 2),  # UYVY byte order (ROS's name)
+    "uyvy": PixelLayout("u1", 2),
     "yuv422_yuy2": PixelLayout("u1", 2),  # YUYV byte order
+    "yuyv": PixelLayout("u1", 2),
+    "nv21": PixelLayout("u1", 1),
+    "nv12": PixelLayout("u1", 1),
 }
 SUPPORTED_ENCODINGS = tuple(LAYOUTS)
+_PLANAR_420 = {"nv21": cv2.COLOR_YUV2RGB_NV21, "nv12": cv2.COLOR_YUV2RGB_NV12}
+_EVEN_WIDTH = ("yuv422", "uyvy", "yuv422_yuy2", "yuyv", "nv21", "nv12")
 
 # Depth images (REP 118): 32FC1 metres, 16UC1 millimetres.
 DEPTH_LAYOUTS: Dict[str, PixelLayout] = {"32FC1": PixelLayout("f4", 1), "16UC1": PixelLayout("u2", 1)}
@@ -47,7 +68,22 @@ _TO_RGB = {
     "bgra8": cv2.COLOR_BGRA2RGB,
     "mono8": cv2.COLOR_GRAY2RGB,
     "yuv422": cv2.COLOR_YUV2RGB_UYVY,
+    "uyvy": cv2.COLOR_YUV2RGB_UYVY,
     "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUYV,
+    "yuyv": cv2.COLOR_YUV2RGB_YUYV,
+    "8UC1": cv2.COLOR_GRAY2RGB,
+    "bgr16": cv2.COLOR_BGR2RGB,
+    "rgba16": cv2.COLOR_RGBA2RGB,
+    "bgra16": cv2.COLOR_BGRA2RGB,
+    # OpenCV names a Bayer pattern by its second row's first two pixels: ROS's rggb is OpenCV's BG
+    "bayer_rggb8": cv2.COLOR_BayerBG2RGB,
+    "bayer_bggr8": cv2.COLOR_BayerRG2RGB,
+    "bayer_gbrg8": cv2.COLOR_BayerGR2RGB,
+    "bayer_grbg8": cv2.COLOR_BayerGB2RGB,
+    "bayer_rggb16": cv2.COLOR_BayerBG2RGB,
+    "bayer_bggr16": cv2.COLOR_BayerRG2RGB,
+    "bayer_gbrg16": cv2.COLOR_BayerGR2RGB,
+    "bayer_grbg16": cv2.COLOR_BayerGB2RGB,
 }
 
 
@@ -83,12 +119,32 @@ def pixel_view(
 
 
 def to_rgb(data, encoding: str, width: int, height: int, step: int, is_bigendian: bool = False) -> np.ndarray:
-    """Any supported camera encoding -> HxWx3 uint8 RGB (rgb8 packed: the buffer itself, read-only)."""
+    """Any supported camera encoding -> HxWx3 uint8 RGB (rgb8 packed: the buffer itself, read-only).
+    16-bit values are scaled to 8 bits as rosbags-image does (x * 255 / 65535, rounded down)."""
+    if encoding in _EVEN_WIDTH and width % 2:
+        raise EncodingError(f"{encoding} stores chroma for pixel pairs: it needs an even width, got {width}x{height}")
+    if encoding in _PLANAR_420:
+        # height: the image's (data = 3/2 x height rows), or the planes' as rosbags-image writes it
+        # (data = height rows; the image is 2/3 of them). The data's length says which.
+        size = len(memoryview(data).cast("B"))
+        planes_given = size == step * height and height % 3 == 0
+        rows, image_height = (height, height * 2 // 3) if planes_given else (height * 3 // 2, height)
+        if image_height % 2:
+            raise EncodingError(f"{encoding} (4:2:0) needs an even height, got {width}x{height}")
+        planes = pixel_view(data, encoding, width, rows, step, is_bigendian)
+        return cv2.cvtColor(np.ascontiguousarray(planes), _PLANAR_420[encoding])
+    if encoding.startswith("bayer_") and (width < 2 or height < 2):
+        raise EncodingError(f"{encoding} needs at least 2x2 pixels, got {width}x{height}")
     pixels = pixel_view(data, encoding, width, height, step, is_bigendian)
-    if encoding == "rgb8":
+    if encoding in ("rgb8", "8UC3"):
         return pixels
-    if encoding == "mono16":
+    if encoding.startswith("bayer_") and pixels.dtype == np.uint16:  # demosaic at 16 bits, as rosbags-image
+        return (cv2.cvtColor(np.ascontiguousarray(pixels), _TO_RGB[encoding]) // 257).astype(np.uint8)
+    if pixels.dtype == np.uint16:
         pixels = (pixels // 257).astype(np.uint8)  # 65535 -> 255, as cv_bridge/rosbags-image scale it
+        if encoding == "rgb16":
+            return pixels
+    if encoding == "mono16":
         return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
     if not pixels.flags.c_contiguous:
         pixels = np.ascontiguousarray(pixels)
@@ -146,9 +202,44 @@ def from_rgb(rgb: np.ndarray, encoding: str) -> np.ndarray:
         return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     if encoding == "mono16":
         return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.uint16) * np.uint16(257)
-    if encoding in ("yuv422", "yuv422_yuy2"):
-        return _rgb_to_yuv422(rgb, uyvy=encoding == "yuv422")
+    if encoding in ("yuv422", "yuv422_yuy2", "uyvy", "yuyv"):
+        return _rgb_to_yuv422(rgb, uyvy=encoding in ("yuv422", "uyvy"))
+    if encoding in ("rgb16", "bgr16", "rgba16", "bgra16"):
+        return from_rgb(rgb, encoding.replace("16", "8")).astype(np.uint16) * np.uint16(257)
+    if encoding == "8UC3":
+        return np.ascontiguousarray(rgb)
+    if encoding == "8UC1":
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    if encoding.startswith("bayer_"):
+        return _rgb_to_bayer(rgb, encoding[6:10], sixteen=encoding.endswith("16"))
+    if encoding in _PLANAR_420:
+        return _rgb_to_nv(rgb, vu_order=encoding == "nv21")
     raise EncodingError(f"unsupported encoding {encoding!r}")
+
+
+def _rgb_to_bayer(rgb: np.ndarray, pattern: str, sixteen: bool = False) -> np.ndarray:
+    """The mosaic a ``pattern`` (e.g. 'rggb': R at (0, 0), G at (0, 1), G at (1, 0), B at (1, 1)) sensor records."""
+    channel = {"r": 0, "g": 1, "b": 2}
+    out = np.empty(rgb.shape[:2], dtype=np.uint8)
+    for i, colour in enumerate(pattern):
+        dy, dx = divmod(i, 2)
+        out[dy::2, dx::2] = rgb[dy::2, dx::2, channel[colour]]
+    return out.astype(np.uint16) * np.uint16(257) if sixteen else out
+
+
+def _rgb_to_nv(rgb: np.ndarray, vu_order: bool) -> np.ndarray:
+    """NV21 (V, U interleaved) or NV12 (U, V) 4:2:0: (H * 3 / 2, W) uint8, from OpenCV's I420."""
+    h, w = rgb.shape[:2]
+    if h % 2 or w % 2:
+        raise EncodingError("nv12/nv21 need an even width and height")
+    i420 = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)  # Y (h rows of w), then U and V (h/2 x w/2 each)
+    n = (h // 2) * (w // 2)
+    chroma_planes = i420[h:].reshape(-1)
+    y, u, v = i420[:h], chroma_planes[:n], chroma_planes[n:]
+    chroma = np.empty((h // 2, w), dtype=np.uint8)
+    first, second = (v, u) if vu_order else (u, v)
+    chroma.reshape(-1)[0::2], chroma.reshape(-1)[1::2] = first, second
+    return np.vstack([y, chroma])
 
 
 def _rgb_to_yuv422(rgb: np.ndarray, uyvy: bool) -> np.ndarray:

@@ -92,7 +92,7 @@ def test_frames_decode_every_image_through_encodings(kitti_annotated):
     np.testing.assert_allclose(depth[millimetres > 0], millimetres[millimetres > 0] / 1000.0, rtol=1e-6)
     with pytest.raises(bags.BagError, match="'mono8'.*expected 32FC1 or 16UC1"):
         frames.decode_depth(bags.image_message(5, "cam", millimetres.astype(np.uint8), "mono8"))
-    with pytest.raises(bags.BagError, match="unsupported encoding 'bayer_rggb8'"):
-        frames.decode_rgb(bags.image_message(5, "cam", rgb[..., 0], "bayer_rggb8"))
+    with pytest.raises(bags.BagError, match="unsupported encoding 'bayer_rggb12'"):
+        frames.decode_rgb(bags.image_message(5, "cam", rgb[..., 0], "bayer_rggb12"))
     source = (REPO_ROOT / "depth_attn" / "data" / "frames.py").read_text()
     assert "cv2" not in source and "rosbags.image" not in source

@@ -100,4 +100,41 @@ def test_compressed_png_is_lossless_and_jpeg_close(rgb):
 
 
 def test_the_supported_list():
-    assert set(SUPPORTED_ENCODINGS) == {"rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "yuv422", "yuv422_yuy2"}
+    assert {"rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "yuv422", "yuv422_yuy2"} <= set(SUPPORTED_ENCODINGS)
+    assert set(NEW_ENCODINGS) <= set(SUPPORTED_ENCODINGS)
+
+
+NEW_ENCODINGS = ("bayer_rggb8", "bayer_bggr8", "bayer_gbrg8", "bayer_grbg8", "bayer_rggb16", "rgb16", "bgr16",
+                 "rgba16", "bgra16", "8UC1", "8UC3", "uyvy", "yuyv", "nv21", "nv12")
+
+
+@pytest.mark.parametrize("encoding", NEW_ENCODINGS + ("mono16", "yuv422", "yuv422_yuy2"))
+def test_camera_encodings_match_rosbags_image(rgb, encoding):
+    """Our decode of each encoding equals rosbags-image's (the reference) within 1 level."""
+    from types import SimpleNamespace
+
+    from rosbags.image import image_to_cvimage
+
+    pixels = from_rgb(rgb, encoding)
+    data, w, h, step = packed(pixels)
+    ours = to_rgb(data, encoding, w, pixels.shape[0] if encoding not in ("nv21", "nv12") else h * 2 // 3, step)
+    msg = SimpleNamespace(encoding=encoding, height=pixels.shape[0], width=w, data=np.frombuffer(data, np.uint8),
+                          is_bigendian=False)  # rosbags-image reads nv12/nv21 as (H * 3 / 2) x W planes
+    if encoding == "8UC1":  # rosbags-image does not colour a generic one-channel image: OpenCV's own
+        reference = cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
+    else:
+        reference = image_to_cvimage(msg, "rgb8")
+    assert ours.shape == reference.shape == rgb.shape and ours.dtype == np.uint8
+    assert np.abs(ours.astype(int) - reference.astype(int)).max() <= 1, encoding
+    if encoding.startswith(("rgb", "bgr", "8UC3")):  # lossless ones round-trip exactly
+        assert np.array_equal(ours, rgb)
+    elif encoding.startswith(("nv", "uyvy", "yuyv", "bayer")):  # chroma subsampled / demosaiced
+        assert np.abs(ours.astype(int) - rgb).mean() < 12.0
+
+
+@pytest.mark.parametrize("encoding, size", [("yuv422", (5, 2)), ("yuv422_yuy2", (1241, 2)), ("nv21", (4, 3)),
+                                            ("bayer_rggb8", (1, 1))])
+def test_odd_sizes_are_bad_input_not_internal_errors(encoding, size):
+    w, h = size
+    with pytest.raises(EncodingError, match=f"{w}x{h}"):
+        to_rgb(b"\0" * (w * h * 4), encoding, w, h, w * 2)

@@ -43,7 +43,8 @@ def graph():
     session = RosSession()
     ns = "/" + unique("cam")
     node = session.add(DepthNode(unique("depth_node"), estimator=estimator, context=session.context, namespace=ns,
-                                 parameter_overrides=[Parameter("cloud_stride", value=4)]))
+                                 parameter_overrides=[Parameter("cloud_stride", value=4),
+                                                      Parameter("diagnostics_period", value=60.0)]))
     probe = session.add(Probe(session.context, ns))
     for msg_type, topic in ((Image, DEPTH_TOPIC), (CameraInfo, "depth/camera_info"),
                             (PointCloud2, "points")):
@@ -218,3 +219,43 @@ def test_a_weights_error_says_what_to_do_not_another_backend(graph, tmp_path):
                       parameter_overrides=[Parameter("weights", value=weights)])
         text = str(failed.value)
         assert "another backend" not in text and "weights import" in text and "weights_only" not in text, text
+
+
+def test_rejected_frames_are_an_error_in_diagnostics_then_clear(graph, kitti):
+    """yuv422 with an odd width is bad input (warned, counted, ERROR in diagnostics with the count and the
+    reason), not an internal error; the next good frame is answered and the next report is OK again."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    k, frames = kitti
+    rgb = frames[0][0]
+    node, probe = graph["node"], graph["probe"]
+    node.diagnostics()  # (reports what came before)
+    odd = convert.rgb_to_image(rgb[:, :1240].copy(), "yuv422", convert.make_header(FRAME_ID, next_stamp()))
+    odd.width, odd.step = 1241, 2 * 1241
+    odd.data = odd.data[: 2 * 1241 * 375]
+    before = node.bad_input["image"]
+    probe.publishers_["image"].publish(odd)
+    assert wait_until(lambda: node.bad_input["image"] == before + 1, 10.0)
+    status = node.diagnostics()
+    assert status.level == DiagnosticStatus.ERROR and "1 input message(s) rejected" in status.message
+    assert "even width" in status.message and "1241x375" in status.message
+    for encoding in ("yuv422", "bayer_rggb8", "nv21"):
+        msg = convert.rgb_to_image(rgb[:374], encoding, convert.make_header(FRAME_ID, next_stamp()))
+        info = camera_info(k, 1242, 374, convert.stamp_to_ns(msg.header.stamp))
+        probe.publishers_["camera_info"].publish(info)
+        wait_until(lambda info=info: node.camera_infos.match(convert.stamp_to_ns(info.header.stamp), FRAME_ID).exact)
+        probe.publishers_["image"].publish(msg)
+        depth = probe.wait_stamp(DEPTH_TOPIC, convert.stamp_to_ns(msg.header.stamp), 60.0)
+        assert depth is not None and (depth.height, depth.width) == (374, 1242), encoding
+    assert node.errors == {}
+    assert node.diagnostics().level == DiagnosticStatus.OK
+
+
+def test_diagnostics_go_stale_without_images(graph):
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    node = graph["session"].add(DepthNode(unique("depth_node"), estimator=graph["estimator"],
+                                          context=graph["session"].context, namespace=graph["ns"] + "_quiet",
+                                          parameter_overrides=[Parameter("diagnostics_period", value=0.1)]))
+    assert wait_until(lambda: node.diagnostics().level == DiagnosticStatus.STALE, 5.0)
+    assert "no image on" in node.diagnostics().message

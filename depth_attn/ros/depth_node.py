@@ -177,6 +177,10 @@ STAGES = ("decode", "preprocess", "network", "postprocess", "depth_msg", "cloud"
           "latency")
 
 
+# /diagnostics goes STALE after this many periods without an image.
+STALE_PERIODS = 5
+
+
 class DepthNode(Node):
     """See the module docstring. ``estimator``: an already built ``DepthEstimator`` to use instead of
     building one from the parameters (tests, benchmarks)."""
@@ -205,6 +209,9 @@ class DepthNode(Node):
         self._throttle = Throttle(5.0)
         self._warned_fallback = False
         self._warned_distortion = False
+        self._last_image = time.monotonic()  # (start: STALE after STALE_PERIODS reports without an image)
+        self._reported = (0, 0)  # bad inputs and failures counted at the last diagnostics report
+        self._last_bad_reason = ""
         self._logged_view = None  # the canonical-camera mapping last said in the log
         self._info_cache: Optional[tuple] = None  # (key, camera info in, intrinsics, camera info out)
         self._cloud = convert.PointCloudBuilder()
@@ -342,6 +349,7 @@ class DepthNode(Node):
     # ------------------------------------------------------------ callbacks (cheap: never block)
 
     def _on_image(self, msg) -> None:
+        self._last_image = time.monotonic()
         self.slot.put(Frame(msg, time.perf_counter()))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
@@ -484,6 +492,7 @@ class DepthNode(Node):
                 self.get_logger().error(f"frame failed ({type(exc).__name__}): {exc}; carrying on with the next")
 
     def _count_bad(self, kind: str, exc: BaseException) -> None:
+        self._last_bad_reason = f"bad {kind}: {exc}"
         self.bad_input[kind] += 1
         if self._throttle(("bad", kind, reason_key(exc))):
             self.get_logger().warning(f"bad {kind} ignored ({self.bad_input[kind]} so far): {exc}")
@@ -517,11 +526,24 @@ class DepthNode(Node):
                 values[f"{label}_{q}"] = f"{v:.2f}"
         level = DiagnosticStatus.OK
         message = "running"
-        if self.frames_out == 0:
-            level, message = DiagnosticStatus.WARN, "waiting for images"
-        elif self.errors:
-            level, message = DiagnosticStatus.WARN, "frames failed, see log"
-        if getattr(self, "untrained_warning", ""):
+        # Since the last report: rejected input is an ERROR with its count and reason, failures a WARN;
+        # no image for STALE_PERIODS reports is STALE. Each clears once the cause has gone.
+        bad = sum(self.bad_input.values())
+        failed = sum(self.errors.values())
+        new_bad, new_failed = bad - self._reported[0], failed - self._reported[1]
+        self._reported = (bad, failed)
+        silent_s = time.monotonic() - self._last_image
+        if new_bad:
+            level = DiagnosticStatus.ERROR
+            message = (f"{new_bad} input message(s) rejected since the last report ({bad} in all): "
+                       f"{self._last_bad_reason}")
+        elif new_failed:
+            level, message = DiagnosticStatus.WARN, f"{new_failed} frame(s) failed since the last report, see log"
+        elif silent_s > STALE_PERIODS * self.settings.diagnostics_period:
+            level = DiagnosticStatus.STALE
+            message = (f"no image on {self.sub_image.topic_name} for {silent_s:.1f} s" if self.slot.received
+                       else f"no image on {self.sub_image.topic_name} yet ({silent_s:.1f} s since start)")
+        if level != DiagnosticStatus.ERROR and getattr(self, "untrained_warning", ""):
             level, message = DiagnosticStatus.WARN, self.untrained_warning
         return DiagnosticStatus(level=level, name=f"{self.get_name()}: depth", message=message,
                                 hardware_id=str(info.get("device", info.get("backend"))),
