@@ -322,3 +322,10 @@ def test_train_config_examples_parse():
     for path in sorted(Path(__file__).resolve().parents[1].glob("config/train/*.yaml")):
         config = load_config(path)
         assert config.schedule.steps > 0 and config.train_data
+
+
+def test_help_of_both_entry_points_explains_torchrun():
+    for cmd in ([sys.executable, "-m", "depth_attn", "train", "--help"],
+                [sys.executable, "-m", "depth_attn.training", "--help"]):
+        text = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
+        assert "torchrun --nproc-per-node" in text and "--resume" in text and "weights import" in text

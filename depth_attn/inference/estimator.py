@@ -19,7 +19,7 @@ from depth_attn.inference.backends import Backend, create_backend
 from depth_attn.inference.canonical import CanonicalView, plan_view
 from depth_attn.inference.preprocess import check_rgb, preprocess_rgb
 from depth_attn.models import build_model, validate_config
-from depth_attn.models.registry import ModelConfig, load_weights
+from depth_attn.models.registry import ModelConfig, check_input_size, load_weights
 from depth_attn.paths import sha256_file
 
 # Network input (H, W) when neither the config nor the checkpoint says: the study's KITTI sizes.
@@ -126,6 +126,7 @@ class DepthEstimator:
         self.input_hw: Tuple[int, int] = tuple(  # type: ignore[assignment]
             config.input_hw or (ckpt.input_hw if ckpt else DEFAULT_INPUT_HW[config.network])
         )
+        check_input_size(config.network, self.input_hw)
         self.to_metres = config.to_metres or (ckpt.to_metres if ckpt else DEFAULT_TO_METRES[config.network])
         self.max_depth = config.max_depth or (ckpt.max_depth_m if ckpt else 80.0)
         self.min_depth = config.min_depth

@@ -77,6 +77,54 @@ BUILD_OPTIONS = {
 }
 
 
+def _halvings(size: int, times: int) -> int:
+    """The side after ``times`` stride-2 convolutions (kernel 3, padding 1): ceil(size / 2^times)."""
+    for _ in range(times):
+        size = (size + 1) // 2
+    return size
+
+
+def meter_height_ok(side: int) -> bool:
+    """METER folds 2x2 patches at 1/8, 1/16 and 1/32, and its decoder doubles the height back to
+    each skip's exactly: the height after 2, 3, 4 and 5 halvings must be even (192 is; 96 is not)."""
+    return side >= 32 and all(_halvings(side, k) % 2 == 0 for k in (2, 3, 4, 5))
+
+
+def meter_width_ok(side: int) -> bool:
+    """The width needs the patch folds only (the decoder pads a skip one column short): even after
+    3, 4 and 5 halvings (636 is; 160 -> 5 at 1/32 is not)."""
+    return side >= 32 and all(_halvings(side, k) % 2 == 0 for k in (3, 4, 5))
+
+
+def _nearest(side: int, ok) -> Tuple[int, int]:
+    below = next((v for v in range(side, 0, -1) if ok(v)), None)
+    above = next(v for v in range(side, side + 4096) if ok(v))
+    return (below or above, above)
+
+
+def check_input_size(network: str, input_hw: Tuple[int, int]) -> None:
+    """Refuse an input size the network cannot take, naming the nearest sizes it can (METER: see
+    ``meter_height_ok``/``meter_width_ok``; PixelFormer and NeWCRFs: multiples of 32)."""
+    if network == "meter":
+        ok_h, ok_w = meter_height_ok, meter_width_ok
+        rule = "the height halved 2 to 5 times and the width halved 3 to 5 times (rounding up) must stay even"
+    else:
+        ok_h = ok_w = lambda v: v >= 32 and v % 32 == 0  # noqa: E731
+        rule = "each side must be a multiple of 32"
+    h, w = (int(v) for v in input_hw)
+    if h <= 0 or w <= 0:
+        raise ConfigError(f"input size must be positive, got {h}x{w}")
+    bad = [(name, v) for name, v, ok in (("height", h, ok_h), ("width", w, ok_w)) if not ok(v)]
+    if not bad:
+        return
+    hs, ws = _nearest(h, ok_h), _nearest(w, ok_w)
+    options = sorted({f"{a}x{b}" for a in set(hs) for b in set(ws)})
+    raise ConfigError(
+        f"{network} cannot take input {h}x{w} ({', '.join(f'{n} {v}' for n, v in bad)}: {rule}); nearest valid "
+        f"sizes: {', '.join(options)}"
+    )
+
+
 def placement_variants(config: ModelConfig) -> Tuple[str, str]:
     """(encoder mixer, decoder mixer) of a configuration."""
     enc = config.variant if config.placement in ("full", "encoder") else "base"
