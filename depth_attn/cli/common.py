@@ -52,9 +52,11 @@ def add_model_args(parser: argparse.ArgumentParser, weights_default: Optional[st
 
 
 def estimator_from_args(args: argparse.Namespace):
+    import sys
+
     from depth_attn.inference import DepthEstimator, EstimatorConfig
 
-    return DepthEstimator(
+    estimator = DepthEstimator(
         EstimatorConfig(
             network=args.network,
             size=args.size,
@@ -71,3 +73,11 @@ def estimator_from_args(args: argparse.Namespace):
             canonical_camera=getattr(args, "canonical_camera", True),
         )
     )
+    if estimator.weights_path is None:
+        print(f"warning: {estimator.model_config.name} runs UNTRAINED (--weights none): its depth is meaningless; "
+              "use it for timing only", file=sys.stderr)
+    elif estimator.coverage_gaps:
+        print(f"warning: {estimator.weights_name} leaves {len(estimator.coverage_gaps)} tensors of "
+              f"{estimator.model_config.name} untrained (--allow-partial-weights): its depth is not trustworthy",
+              file=sys.stderr)
+    return estimator
