@@ -33,6 +33,10 @@ class CacheWarning(UserWarning):
     """A cached artefact was unusable and is being rebuilt."""
 
 
+class CacheReadOnlyError(RuntimeError):
+    """An artefact must be built but the cache cannot be written (a robot's read-only image)."""
+
+
 def artefacts_dir() -> Path:
     return home_dir() / "artefacts"
 
@@ -95,8 +99,25 @@ class ArtefactCache:
         force: bool = False,
     ) -> CacheResult:
         folder = self.entry_folder(kind, label, key)
-        folder.mkdir(parents=True, exist_ok=True)
         target = folder / filename
+        if not force and target.is_file():
+            # A complete entry is only read: no lock, no write, so a read-only cache (a robot's
+            # read-only image) serves it. Builders write atomically, so it is never half-seen.
+            if self._problem(folder, filename, key, validate) is None:
+                log.debug("artefact cache hit: %s", target)
+                return CacheResult(target, True, "")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(folder / ".lock", "a"):
+                pass
+        except OSError as exc:
+            why = "forced rebuild" if force else (self._problem(folder, filename, key, validate) or "not cached yet")
+            raise CacheReadOnlyError(
+                f"the artefact cache {self.root} cannot be written ({exc.strerror or exc}) and its {kind} for {label} "
+                f"must be built ({why}). Build it once where the cache is writable (same machine, same "
+                "DEPTH_ATTN_HOME: `depth-attn export` / `depth-attn build-engine`, or start the node there) and "
+                "ship the cache with it, or set DEPTH_ATTN_HOME to a writable folder"
+            ) from None
         with _locked(folder / ".lock"):
             # Checked under the lock: another process may have just finished building it.
             problem = "forced rebuild" if force else self._problem(folder, filename, key, validate)
