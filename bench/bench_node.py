@@ -61,8 +61,8 @@ def subscriber_process(namespace: str) -> int:
     rclpy.init()
     node = rclpy.create_node("bench_consumer", namespace=namespace)
     counts = {}
-    for msg_type, topic in ((Image, "depth"), (CameraInfo, "depth/camera_info"), (PointCloud2, "points"),
-                            (Image, "depth/color")):
+    for msg_type, topic in ((Image, "depth/image_rect"), (CameraInfo, "depth/camera_info"), (PointCloud2, "points"),
+                            (Image, "depth/image_color")):
         counts[topic] = 0
 
         def record(_msg, topic=topic):
@@ -133,8 +133,8 @@ def run_case(estimator, rgb: np.ndarray, info_k, stride: int, frames: int, warmu
                                                           Parameter("lazy_outputs", value=False)]))
         probe = session.add(Probe(session.context, ns))
         if consumer_kind == "inprocess":
-            for msg_type, topic in ((Image, "depth"), (CameraInfo, "depth/camera_info"), (PointCloud2, "points"),
-                                    (Image, "depth/color")):
+            for msg_type, topic in ((Image, "depth/image_rect"), (CameraInfo, "depth/camera_info"),
+                                    (PointCloud2, "points"), (Image, "depth/image_color")):
                 probe.listen(msg_type, topic)
         elif consumer_kind == "process":
             consumer = subprocess.Popen([sys.executable, __file__, "--subscriber", ns], stdin=subprocess.PIPE,

@@ -1,11 +1,12 @@
 """depth_node on a PC: ONNX Runtime (or PyTorch) on the CPU or a desktop GPU.
 
     ros2 launch depth_attn desktop.launch.py
-    ros2 launch depth_attn desktop.launch.py backend:=torch device:=cuda image:=/camera/color/image_raw rviz:=true
+    ros2 launch depth_attn desktop.launch.py backend:=torch device:=cuda image:=/camera/color/image_rect rviz:=true
 
 The parameters come from ``params_file`` (default: the package's config/desktop.yaml); the
-arguments below override it. Outputs: /depth (32FC1 metres), /depth/camera_info, /points,
-/depth/color, /diagnostics. Without a ROS install: `depth-attn run --config config/desktop.yaml`.
+arguments below override it. Outputs: /depth/image_rect (32FC1 metres) with its sibling
+/depth/camera_info, /points, /depth/image_color, /diagnostics. Without a ROS install:
+`depth-attn run --config config/desktop.yaml`.
 """
 
 from launch.actions import DeclareLaunchArgument
@@ -24,9 +25,10 @@ ARGUMENTS = (
     ("backend", "onnxruntime", "what runs the network: onnxruntime | torch"),
     ("precision", "fp32", "numeric precision: fp32 | fp16 (GPU only)"),
     ("device", "cpu", "cpu, cuda or cuda:N"),
-    ("weights", "meter-xxs-kitti", "checkpoint name (depth-attn weights list) or a .pth file"),
+    ("weights", "auto", "auto (the checkpoint covering network/size/variant/placement), a name from "
+                        "`depth-attn weights list`, or a .pth file"),
     ("image_transport", "raw", "raw (sensor_msgs/Image on IMAGE) or compressed (IMAGE/compressed)"),
-    ("image", "/camera/image_raw", "camera image topic (rectified)"),
+    ("image", "/camera/image_rect", "camera image topic (rectified)"),
     ("camera_info", "/camera/camera_info", "camera info topic"),
     ("camera_frame", "camera_optical_frame", "the camera's optical frame: RViz's fixed frame"),
     ("rviz", "false", "start RViz with config/depth_attn.rviz"),
@@ -72,7 +74,7 @@ def generate_launch_description() -> LaunchDescription:
         name="rviz2",
         arguments=["-d", PathJoinSubstitution([share, "config", "depth_attn.rviz"]),
                    "-f", LaunchConfiguration("camera_frame")],
-        remappings=[("/camera/image_raw", image)],  # the config's camera display shows this launch's camera
+        remappings=[("/camera/image_rect", image)],  # the config's camera display shows this launch's camera
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
     return LaunchDescription(arguments + [depth_node, rviz])

@@ -5,15 +5,19 @@
     ros2 launch depth_attn kitti_eval.launch.py bag:=BAG player:=ros2bag     # `ros2 bag play` instead
 
 Parameters come from ``params_file`` (default: the package's config/kitti_eval.yaml), the arguments
-below override them. The default player (`depth-attn play --restamp`) stamps every frame with its send
-time, so eval_node's latency is end to end; `ros2 bag play` keeps the recorded stamps (accuracy is
-right, latency is not). Without a ROS install: `depth-attn run --config config/kitti_eval.yaml`.
+below override them. The default player (the package's rclpy player, restamping) stamps every frame
+with its send time, so eval_node's latency is end to end; `ros2 bag play` keeps the recorded stamps
+(accuracy is right, latency is not). The launch ends by itself once eval_node has written its summary
+(or the player failed). Without a ROS install: `depth-attn run --config config/kitti_eval.yaml`.
 """
 
-from launch.actions import DeclareLaunchArgument, ExecuteProcess
-from launch.conditions import IfCondition, LaunchConfigurationEquals
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.actions import DeclareLaunchArgument, EmitEvent, ExecuteProcess, LogInfo, RegisterEventHandler
+from launch.conditions import IfCondition
+from launch.event_handlers import OnProcessExit
+from launch.events import Shutdown
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
@@ -28,7 +32,8 @@ ARGUMENTS = (
     ("frame_rate", "5.0", "frames per second for the depth_attn player (0 = the bag's timing)"),
     ("rate", "1.0", "playback speed factor"),
     ("backend", "onnxruntime", "what runs the network: onnxruntime | torch"),
-    ("weights", "meter-xxs-kitti", "checkpoint name or .pth file"),
+    ("weights", "auto", "auto (the checkpoint covering the configuration), a checkpoint name or a .pth file"),
+    ("device", "cpu", "cpu, cuda or cuda:N"),
     ("variant", "base", "attention variant: base | meta | pyra | moh"),
     ("size", "tiny", "network size: tiny | base | large"),
     ("out_dir", "out/kitti_eval", "where eval_node writes frames.csv, summary.json, frames.png"),
@@ -48,35 +53,62 @@ def generate_launch_description() -> LaunchDescription:
     eval_node = Node(
         package="depth_attn", executable="eval_node", name="eval_node", output="screen",
         parameters=[params_file, {"out_dir": LaunchConfiguration("out_dir"), "crop": LaunchConfiguration("crop")}],
-        remappings=[("depth", "/depth"), ("depth/timing", "/depth/timing"), ("ground_truth", GROUND_TRUTH)],
+        remappings=[("depth/image_rect", "/depth/image_rect"), ("depth/timing", "/depth/timing"),
+                    ("ground_truth", GROUND_TRUTH)],
     )
     depth_node = Node(
         package="depth_attn", executable="depth_node", name="depth_node", output="screen",
         parameters=[params_file, {
             "backend": LaunchConfiguration("backend"),
             "weights": LaunchConfiguration("weights"),
+            "device": LaunchConfiguration("device"),
             "variant": LaunchConfiguration("variant"),
             "size": LaunchConfiguration("size"),
             # the cloud and the coloured depth (off for scoring) are what RViz shows
             "publish_cloud": LaunchConfiguration("rviz"),
             "publish_color": LaunchConfiguration("rviz"),
+            # a lossless replay: the player publishes reliable, and Fast DDS drops best-effort frames
+            # of ~1 MB between processes (standard ROS 2 QoS overrides of the camera subscriptions)
+            "qos_overrides./kitti/camera_color_left/image_raw.subscription.reliability": "reliable",
+            "qos_overrides./kitti/camera_color_left/camera_info.subscription.reliability": "reliable",
         }],
         remappings=[("image", IMAGE), ("image/compressed", IMAGE + "/compressed"), ("camera_info", CAMERA_INFO)],
     )
-    player = ExecuteProcess(
-        cmd=["depth-attn", "play", LaunchConfiguration("bag"), "--restamp",
-             "--frame-rate", LaunchConfiguration("frame_rate"), "--rate", LaunchConfiguration("rate")],
-        output="screen", condition=LaunchConfigurationEquals("player", "depth_attn"),
+    player = Node(  # its other parameters (restamp, waiting for subscribers) from the params file's player section
+        package="depth_attn", executable="player", name="player", output="screen",
+        parameters=[params_file, {
+            "bag": ParameterValue(LaunchConfiguration("bag"), value_type=str),
+            "frame_rate": ParameterValue(LaunchConfiguration("frame_rate"), value_type=float),
+            "rate": ParameterValue(LaunchConfiguration("rate"), value_type=float),
+        }],
+        condition=player_is("depth_attn"),
     )
     bag_play = ExecuteProcess(
         cmd=["ros2", "bag", "play", LaunchConfiguration("bag"), "--rate", LaunchConfiguration("rate")],
-        output="screen", condition=LaunchConfigurationEquals("player", "ros2bag"),
+        output="screen", condition=player_is("ros2bag"),
     )
     rviz = Node(
         package="rviz2", executable="rviz2", name="rviz2",
         arguments=["-d", PathJoinSubstitution([share, "config", "depth_attn.rviz"]),
                    "-f", "kitti_camera_color_left_optical_frame"],
-        remappings=[("/camera/image_raw", IMAGE)],  # the config's camera display shows the bag's camera
+        remappings=[("/camera/image_rect", IMAGE)],  # the config's camera display shows the bag's camera
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
-    return LaunchDescription(arguments + [eval_node, depth_node, player, bag_play, rviz])
+    # The run ends by itself: when eval_node has written its summary, or when the player fails (a bag
+    # that is missing or damaged), everything else is stopped (SIGINT: every node closes cleanly).
+    done = RegisterEventHandler(OnProcessExit(target_action=eval_node, on_exit=[
+        LogInfo(msg="eval_node finished: stopping the graph"), EmitEvent(event=Shutdown(reason="evaluation done"))]))
+    failed = RegisterEventHandler(OnProcessExit(target_action=player, on_exit=_stop_if_failed))
+    return LaunchDescription(arguments + [eval_node, depth_node, player, bag_play, rviz, done, failed])
+
+
+def player_is(name: str) -> IfCondition:
+    """player:=NAME (Humble has no EqualsSubstitution; LaunchConfigurationEquals is deprecated since)."""
+    return IfCondition(PythonExpression(["'", LaunchConfiguration("player"), f"' == '{name}'"]))
+
+
+def _stop_if_failed(event, context):
+    if event.returncode:
+        return [LogInfo(msg=f"the player failed (exit code {event.returncode}): stopping the graph"),
+                EmitEvent(event=Shutdown(reason="player failed"))]
+    return None

@@ -1,11 +1,12 @@
 """depth_node on a Jetson Orin: TensorRT fp16, METER-tiny with Meta attention by default.
 
     ros2 launch depth_attn orin.launch.py
-    ros2 launch depth_attn orin.launch.py variant:=pyra precision:=int8 image:=/cam/image_raw rviz:=true
+    ros2 launch depth_attn orin.launch.py variant:=pyra precision:=int8 image:=/cam/image_rect rviz:=true
+    ros2 launch depth_attn orin.launch.py backend:=onnxruntime device:=cpu precision:=fp32   # no CUDA here
 
 The parameters come from ``params_file`` (default: the package's config/orin.yaml); the model
-arguments below override it. Outputs: /depth (32FC1 metres), /depth/camera_info, /points,
-/depth/color, /diagnostics.
+arguments below override it. Outputs: /depth/image_rect (32FC1 metres) with its sibling
+/depth/camera_info, /points, /depth/image_color, /diagnostics.
 """
 
 from launch.actions import DeclareLaunchArgument
@@ -23,8 +24,11 @@ ARGUMENTS = (
     ("placement", "full", "where the variant goes: full | encoder | decoder"),
     ("backend", "tensorrt", "what runs the network: tensorrt | onnxruntime | torch"),
     ("precision", "fp16", "numeric precision: fp16 | fp32 | int8"),
+    ("device", "cuda", "cuda, cuda:N, or cpu (with backend:=onnxruntime or torch, on a machine without CUDA)"),
+    ("weights", "auto", "auto (the checkpoint covering network/size/variant/placement), a name from "
+                        "`depth-attn weights list`, or a .pth file"),
     ("image_transport", "raw", "raw (sensor_msgs/Image on IMAGE) or compressed (IMAGE/compressed)"),
-    ("image", "/camera/image_raw", "camera image topic (rectified)"),
+    ("image", "/camera/image_rect", "camera image topic (rectified)"),
     ("camera_info", "/camera/camera_info", "camera info topic"),
     ("camera_frame", "camera_optical_frame", "the camera's optical frame: RViz's fixed frame"),
     ("rviz", "false", "start RViz with config/depth_attn.rviz"),
@@ -53,6 +57,8 @@ def generate_launch_description() -> LaunchDescription:
                 "placement": LaunchConfiguration("placement"),
                 "backend": LaunchConfiguration("backend"),
                 "precision": LaunchConfiguration("precision"),
+                "device": LaunchConfiguration("device"),
+                "weights": LaunchConfiguration("weights"),
                 "image_transport": LaunchConfiguration("image_transport"),
             },
         ],
@@ -68,7 +74,7 @@ def generate_launch_description() -> LaunchDescription:
         name="rviz2",
         arguments=["-d", PathJoinSubstitution([share, "config", "depth_attn.rviz"]),
                    "-f", LaunchConfiguration("camera_frame")],
-        remappings=[("/camera/image_raw", image)],  # the config's camera display shows this launch's camera
+        remappings=[("/camera/image_rect", image)],  # the config's camera display shows this launch's camera
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
     return LaunchDescription(arguments + [depth_node, rviz])

@@ -82,7 +82,7 @@ def test_sigint_keeps_every_scored_frame(tmp_path, frames):
     ns = f"/t{uuid.uuid4().hex[:8]}"
     out = tmp_path / "eval"
     cmd = [sys.executable, "-m", "depth_attn.ros.eval_node", "--ros-args", "-r", f"__node:=eval_{ns[2:]}",
-           "-r", f"depth:={ns}/depth", "-r", f"ground_truth:={ns}/gt", "-p", f"out_dir:={out}",
+           "-r", f"depth/image_rect:={ns}/depth", "-r", f"ground_truth:={ns}/gt", "-p", f"out_dir:={out}",
            "-p", "expected_frames:=10"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
     context = Context()

@@ -1,7 +1,8 @@
-"""The launch and config files, checked without `launch` (absent in CI): they parse, every launch
-argument reaches a declared parameter or a remapping, every executable is a console script of the
-package, every config file named is installed, and the params files are what rcl and the nodes accept.
-(A colcon build of the package is tested separately.)"""
+"""The launch and config files, read statically (no `launch` needed, so these also run where ROS 2
+launch is not installed): they parse, every launch argument reaches a declared parameter or a
+remapping, every executable is a console script of the package, every config file named is installed,
+and the params files are what rcl and the nodes accept. The launch files run for real through
+`ros2 launch` in test_launch_ros2.py."""
 
 from __future__ import annotations
 
@@ -185,7 +186,7 @@ def test_every_launch_argument_reaches_a_parameter_or_a_remapping(name):
 def test_orin_launch_defaults_are_the_issues():
     args = LaunchFile(REPO_ROOT / "launch" / "orin.launch.py").arguments()
     expected = {"variant": "meta", "network": "meter", "size": "tiny", "backend": "tensorrt", "precision": "fp16",
-                "rviz": "false"}
+                "device": "cuda", "weights": "auto", "rviz": "false"}
     assert {k: args[k] for k in expected} == expected
     assert {"placement", "image", "camera_info", "params_file"} <= set(args)
     desktop = LaunchFile(REPO_ROOT / "launch" / "desktop.launch.py").arguments()
@@ -269,7 +270,8 @@ def test_rviz_config_shows_the_node_outputs_in_the_camera_frame():
     for d in displays.values():
         by_class.setdefault(d["Class"], []).append(d.get("Topic", {}).get("Value"))
     launch_args = LaunchFile(REPO_ROOT / "launch" / "orin.launch.py").arguments()
-    assert sorted(by_class["rviz_default_plugins/Image"]) == sorted([launch_args["image"], "/depth", "/depth/color"])
+    assert sorted(by_class["rviz_default_plugins/Image"]) == sorted([launch_args["image"], "/depth/image_rect",
+                                                                     "/depth/image_color"])
     assert by_class["rviz_default_plugins/PointCloud2"] == ["/points"]
     cloud = next(d for d in displays.values() if d["Class"] == "rviz_default_plugins/PointCloud2")
     assert cloud["Color Transformer"] == "RGB8" and cloud["Topic"]["Reliability Policy"] == "Reliable"
@@ -280,13 +282,13 @@ def test_rviz_config_shows_the_node_outputs_in_the_camera_frame():
 
 @pytest.mark.parametrize("path", launch_files(), ids=lambda p: p.name)
 def test_rviz_shows_the_camera_of_its_launch_file(path):
-    """rviz:=true gives a working view: RViz's camera display (the config's /camera/image_raw) is remapped
+    """rviz:=true gives a working view: RViz's camera display (the config's /camera/image_rect) is remapped
     to the camera the launch file feeds the depth node, and the depth node publishes what RViz shows."""
     launch = LaunchFile(path)
     assert launch.arguments().get("rviz") == "false"
     rviz = next(call for call in launch.nodes() if launch.constant(call, "executable") == "rviz2")
     (source, target), = [pair.elts for pair in launch.keyword(rviz, "remappings").elts]
-    assert source.value == "/camera/image_raw"
+    assert source.value == "/camera/image_rect"
     depth_node = next(call for call in launch.nodes() if launch.constant(call, "executable") == "depth_node")
     image = next(pair.elts[1] for pair in launch.keyword(depth_node, "remappings").elts
                  if pair.elts[0].value == "image")
@@ -304,3 +306,23 @@ def test_data_files_cover_every_launch_and_config_file(installed_files):
         for f in glob.glob(str(REPO_ROOT / pattern)):
             rel = str(Path(f).relative_to(REPO_ROOT))
             assert rel in installed_files, f"{rel} is not installed by setup.py"
+
+
+def test_kitti_eval_depth_node_takes_the_bag_losslessly():
+    """The player publishes reliable and kitti_eval's depth_node subscribes the bag's camera topics
+    reliable too (ROS 2 QoS overrides naming the topics it is remapped to): best effort, Fast DDS drops
+    KITTI frames (1.4 MB) between processes and the evaluation would score none."""
+    launch = LaunchFile(REPO_ROOT / "launch" / "kitti_eval.launch.py")
+    constants = {n.targets[0].id: n.value.value for n in launch.tree.body if isinstance(n, ast.Assign)
+                 and isinstance(n.targets[0], ast.Name) and isinstance(n.value, ast.Constant)}
+    depth_node = next(call for call in launch.nodes() if launch.constant(call, "executable") == "depth_node")
+    remapped = {}
+    for pair in launch.keyword(depth_node, "remappings").elts:
+        target = pair.elts[1]
+        if isinstance(target, ast.Name):
+            remapped[pair.elts[0].value] = constants[target.id]
+    overrides = {key.value: value.value for item in launch.keyword(depth_node, "parameters").elts
+                 if isinstance(item, ast.Dict) for key, value in zip(item.keys, item.values, strict=True)
+                 if key.value.startswith("qos_overrides.")}
+    assert overrides == {f"qos_overrides.{remapped[t]}.subscription.reliability": "reliable"
+                         for t in ("image", "camera_info")}

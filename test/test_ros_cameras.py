@@ -23,7 +23,7 @@ from depth_attn.ros import convert  # noqa: E402
 from depth_attn.ros.depth_node import DepthNode  # noqa: E402
 
 FRAME_ID = "camera_optical"
-DEPTH_TOPIC = "depth"
+DEPTH_TOPIC = "depth/image_rect"
 
 
 @pytest.fixture(scope="module")
@@ -259,3 +259,19 @@ def test_diagnostics_go_stale_without_images(graph):
                                           parameter_overrides=[Parameter("diagnostics_period", value=0.1)]))
     assert wait_until(lambda: node.diagnostics().level == DiagnosticStatus.STALE, 5.0)
     assert "no image on" in node.diagnostics().message
+
+
+def test_depth_pairs_with_its_sibling_camera_info(graph, kitti):
+    """image_transport's camera subscribers (depth_image_proc, RViz) take the camera_info beside the image
+    topic: <namespace of the image>/camera_info. For depth/image_rect that is depth/camera_info."""
+    k, frames = kitti
+    node = graph["node"]
+    image_topic = node.pub_depth.topic_name
+    assert image_topic == f"{graph['ns']}/depth/image_rect"
+    sibling = image_topic.rsplit("/", 1)[0] + "/camera_info"  # image_transport::getCameraInfoTopic
+    assert node.pub_info.topic_name == sibling and node.pub_color.topic_name == f"{graph['ns']}/depth/image_color"
+    rgb = frames[0][0]
+    info = camera_info(k, 1242, 375, next_stamp())
+    depth = answer(graph, rgb, info)
+    paired = graph["probe"].wait_stamp("depth/camera_info", convert.stamp_to_ns(depth.header.stamp), 10.0)
+    assert paired is not None and paired.header == depth.header and (paired.width, paired.height) == (1242, 375)

@@ -52,8 +52,8 @@ def graph(kitti_annotated):
     probes = {}
     for name, ns, node in (("raw", ns_raw, raw), ("jpeg", ns_jpeg, jpeg)):
         probe = session.add(Probe(session.context, ns))
-        for msg_type, topic in ((Image, "depth"), (CameraInfo, "depth/camera_info"), (PointCloud2, "points"),
-                                (Image, "depth/color")):
+        for msg_type, topic in ((Image, "depth/image_rect"), (CameraInfo, "depth/camera_info"), (PointCloud2, "points"),
+                                (Image, "depth/image_color")):
             probe.listen(msg_type, topic)  # default QoS: reliable
         probe.publisher(Image, "image")
         probe.publisher(CompressedImage, "image/compressed")
@@ -93,7 +93,7 @@ def test_depth_keeps_header_and_equals_the_estimator(graph, kitti_annotated):
     stamp = next_stamp()
     send(graph, "raw", graph["rgb"], stamp, kitti_annotated)
     probe = graph["probes"]["raw"]
-    depth_msg = probe.wait_stamp("depth", stamp)
+    depth_msg = probe.wait_stamp("depth/image_rect", stamp)
     assert depth_msg is not None, "no depth for the frame"
     assert depth_msg.header.frame_id == FRAME_ID
     assert (depth_msg.encoding, depth_msg.height, depth_msg.width) == ("32FC1", 375, 1242)
@@ -113,7 +113,7 @@ def test_points_project_back_onto_their_pixels(graph, kitti_annotated):
     send(graph, "raw", graph["rgb"], stamp, kitti_annotated)
     probe = graph["probes"]["raw"]
     cloud = probe.wait_stamp("points", stamp)
-    depth = convert.image_to_depth(probe.wait_stamp("depth", stamp))
+    depth = convert.image_to_depth(probe.wait_stamp("depth/image_rect", stamp))
     assert cloud is not None and cloud.header.frame_id == FRAME_ID
     assert (cloud.height, cloud.width) == (-(-375 // STRIDE), -(-1242 // STRIDE))
     assert not cloud.is_dense
@@ -127,7 +127,7 @@ def test_points_project_back_onto_their_pixels(graph, kitti_annotated):
     np.testing.assert_allclose(z, depth[::STRIDE, ::STRIDE], rtol=1e-6)
     assert np.array_equal(convert.pointcloud2_rgb(cloud), graph["rgb"][::STRIDE, ::STRIDE])
 
-    color = probe.wait_stamp("depth/color", stamp)
+    color = probe.wait_stamp("depth/image_color", stamp)
     assert color is not None and color.encoding == "rgb8" and (color.height, color.width) == (375, 1242)
 
 
@@ -135,7 +135,7 @@ def test_compressed_input_gives_the_raw_depth_up_to_jpeg_loss(graph, kitti_annot
     stamp = next_stamp()
     send(graph, "jpeg", graph["rgb"], stamp, kitti_annotated)
     probe = graph["probes"]["jpeg"]
-    depth_msg = probe.wait_stamp("depth", stamp)
+    depth_msg = probe.wait_stamp("depth/image_rect", stamp)
     assert depth_msg is not None and depth_msg.header.frame_id == FRAME_ID
     depth = convert.image_to_depth(depth_msg)
     raw_depth = graph["estimator"].estimate(graph["rgb"])
@@ -157,7 +157,7 @@ def test_qos_best_effort_camera_in_reliable_subscribers_out(graph):
         infos = node.get_subscriptions_info_by_topic(pub.topic_name)
         assert any(i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in infos)
     # (the frames of the tests above travelled exactly this way)
-    assert probe.received["depth"] and probe.received["points"]
+    assert probe.received["depth/image_rect"] and probe.received["points"]
 
 
 def test_overload_answers_the_last_frame_and_counts_drops(graph, kitti_annotated):
@@ -171,7 +171,7 @@ def test_overload_answers_the_last_frame_and_counts_drops(graph, kitti_annotated
         image.header = convert.make_header(FRAME_ID, stamp)
         probe.publishers_["image"].publish(image)
         pending_seen.append(node.slot.pending)
-    assert probe.wait_stamp("depth", stamps[-1], 60.0) is not None, "the last frame was not answered"
+    assert probe.wait_stamp("depth/image_rect", stamps[-1], 60.0) is not None, "the last frame was not answered"
     assert wait_until(lambda: not node.worker.busy and node.slot.pending == 0, 30.0)
     received = node.slot.received - received0
     dropped = node.slot.dropped - dropped0
@@ -223,8 +223,8 @@ def test_malformed_input_is_counted_and_the_next_good_frame_answered(graph, kitt
         assert wait_until(lambda before=before: node.bad_input["image"] == before + 1, 10.0), kind
         good_stamp = next_stamp()
         send(graph, "raw", graph["rgb"], good_stamp, kitti_annotated)
-        assert probe.wait_stamp("depth", good_stamp) is not None, f"no answer after {kind}"
-        assert probe.find("depth", stamp) is None
+        assert probe.wait_stamp("depth/image_rect", good_stamp) is not None, f"no answer after {kind}"
+        assert probe.find("depth/image_rect", stamp) is None
 
     for matrix in ("k", "p"):
         before = node.bad_input["camera_info"]
@@ -247,7 +247,7 @@ def test_malformed_compressed_image_is_counted(graph, kitti_annotated):
     assert wait_until(lambda: node.bad_input["image"] == before + 1, 10.0)
     stamp = next_stamp()
     send(graph, "jpeg", graph["rgb"], stamp, kitti_annotated)
-    assert probe.wait_stamp("depth", stamp) is not None
+    assert probe.wait_stamp("depth/image_rect", stamp) is not None
 
 
 def test_without_matching_stamps_the_latest_camera_info_is_used(graph, kitti_annotated):

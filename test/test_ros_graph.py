@@ -29,16 +29,16 @@ def test_desktop_config_runs_with_its_remappings_and_overrides(kitti_annotated):
         node = g.nodes["depth_node"]
         assert node.get_name() == "depth_node"
         assert (node.settings.backend, node.settings.cloud_stride, node.settings.cloud_rgb) == ("torch", 4, False)
-        assert node.settings.weights == "meter-xxs-kitti" and node.settings.max_depth == 80.0  # from the file
-        assert node.sub_image.topic_name == "/camera/image_raw"
+        assert node.settings.weights == "auto" and node.settings.max_depth == 80.0  # from the file
+        assert node.sub_image.topic_name == "/camera/image_rect"
         assert node.sub_info.topic_name == "/camera/camera_info"
-        assert node.pub_depth.topic_name == "/depth"
+        assert node.pub_depth.topic_name == "/depth/image_rect"
         probe = Probe(g.context, "/")
         g.executor.add_node(probe)
         g.nodes["probe"] = probe  # closed with the graph, after its spinning has stopped
-        probe.listen(Image, "/depth")
+        probe.listen(Image, "/depth/image_rect")
         probe.listen(PointCloud2, "/points")
-        image_pub = probe.publisher(Image, "/camera/image_raw")
+        image_pub = probe.publisher(Image, "/camera/image_rect")
         info_pub = probe.publisher(CameraInfo, "/camera/camera_info")
         g.start()
         assert wait_until(lambda: node.pub_points.get_subscription_count() > 0
@@ -48,7 +48,7 @@ def test_desktop_config_runs_with_its_remappings_and_overrides(kitti_annotated):
         header = convert.make_header("cam_optical", stamp)
         info_pub.publish(convert.make_camera_info([721.5377, 721.5377, 609.5593, 172.854], 1242, 375, header))
         image_pub.publish(convert.rgb_to_image(rgb, "bgr8", header))
-        depth = probe.wait_stamp("/depth", stamp)
+        depth = probe.wait_stamp("/depth/image_rect", stamp)
         cloud = probe.wait_stamp("/points", stamp)
         assert depth is not None and cloud is not None
         assert depth.header.frame_id == cloud.header.frame_id == "cam_optical"
@@ -62,7 +62,7 @@ def test_compressed_transport_follows_the_image_remapping_and_cli_remaps_win():
                            remappings=["depth_node:camera_info:=/other/camera_info"])
     with graph.Graph(spec) as g:
         node = g.nodes["depth_node"]
-        assert node.sub_image.topic_name == "/camera/image_raw/compressed"
+        assert node.sub_image.topic_name == "/camera/image_rect/compressed"
         assert node.sub_info.topic_name == "/other/camera_info"  # the command line's rule beats the file's
         assert node.settings.weights == ""
 

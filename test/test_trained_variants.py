@@ -137,7 +137,7 @@ def _node_result(variant, overrides, kitti_annotated):
         node = session.add(DepthNode(unique("depth_node"), context=session.context, namespace=ns,
                                      parameter_overrides=params))
         probe = session.add(Probe(session.context, ns))
-        probe.listen(Image, "depth")
+        probe.listen(Image, "depth/image_rect")
         probe.publisher(Image, "image")
         probe.publisher(CameraInfo, "camera_info")
         assert wait_until(lambda: node.sub_image.get_publisher_count() > 0 and node.pub_depth.get_subscription_count() > 0,
@@ -149,8 +149,8 @@ def _node_result(variant, overrides, kitti_annotated):
         probe.publishers_["camera_info"].publish(convert.make_camera_info(
             [k["fx"], k["fy"], k["cx"], k["cy"]], 1242, 375, header, P=meta["P_rect_02"]))
         probe.publishers_["image"].publish(convert.rgb_to_image(rgb, "rgb8", header))
-        assert wait_until(lambda: probe.received.get("depth"), 60.0), "no depth came back"
-        return node, convert.image_to_depth(probe.received["depth"][-1])
+        assert wait_until(lambda: probe.received.get("depth/image_rect"), 60.0), "no depth came back"
+        return node, convert.image_to_depth(probe.received["depth/image_rect"][-1])
     finally:
         session.close()
 

@@ -2,13 +2,15 @@
 and diagnostics out. A thin shell over ``DepthEstimator``, ``depth_attn.geometry`` and
 ``depth_attn.stream``.
 
-Topics (relative, remap them): in ``image`` (sensor_msgs/Image) or ``image/compressed``
-(CompressedImage) with ``image_transport: compressed``, and ``camera_info``, all with sensor-data
-QoS; out ``depth`` (32FC1 metres, NaN = no estimate, camera resolution), ``depth/camera_info``,
-``points`` (PointCloud2), ``depth/color`` (rgb8), ``depth/timing`` (DiagnosticArray: this frame's
-decode/preprocess/network/postprocess milliseconds, published just before ``depth``) and
+Topics (relative, remap them): in ``image`` (sensor_msgs/Image, rectified: remap it to the camera's
+``image_rect``) or ``image/compressed`` (CompressedImage) with ``image_transport: compressed``, and
+``camera_info``, all with sensor-data QoS; out ``depth/image_rect`` (32FC1 metres, NaN = no estimate,
+camera resolution) with its sibling ``depth/camera_info`` (so image_transport's camera subscribers,
+depth_image_proc and RViz, pair them without remapping), ``points`` (PointCloud2),
+``depth/image_color`` (rgb8), ``depth/timing`` (DiagnosticArray: this frame's
+decode/preprocess/network/postprocess milliseconds, published just before the depth) and
 ``/diagnostics``. Every per-frame output carries the input image's header.
-``points`` and ``depth/color`` are only built while someone subscribes.
+``points`` and ``depth/image_color`` are only built while someone subscribes.
 
 Callbacks only put the newest frame into a one-frame slot; one worker thread runs the network. A
 frame arriving while the worker is busy replaces the waiting one and is counted as dropped.
@@ -171,11 +173,15 @@ class Frame:
 
 
 # per-frame timings (ms): cloud and color include their publish; publish = time inside the
-# publish() calls of depth, points and depth/color (rclpy's conversion, DDS serialisation and transport)
+# publish() calls of depth, points and depth/image_color (rclpy's conversion, DDS serialisation and transport)
 FRAME_TIMING_KEYS = ("decode_ms", "preprocess_ms", "network_ms", "postprocess_ms")
 STAGES = ("decode", "preprocess", "network", "postprocess", "depth_msg", "cloud", "color", "publish", "total",
           "latency")
 
+
+# The outputs, as image_transport names a camera's: the depth image and its sibling camera_info.
+DEPTH_TOPIC = "depth/image_rect"
+COLOR_TOPIC = "depth/image_color"
 
 # /diagnostics goes STALE after this many periods without an image.
 STALE_PERIODS = 5
@@ -222,10 +228,10 @@ class DepthNode(Node):
 
         out_qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE if s.output_reliability == "reliable"
                              else ReliabilityPolicy.BEST_EFFORT)
-        self.pub_depth = self.create_publisher(Image, "depth", out_qos)
+        self.pub_depth = self.create_publisher(Image, DEPTH_TOPIC, out_qos)
         self.pub_info = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
         self.pub_points = self.create_publisher(PointCloud2, "points", out_qos)
-        self.pub_color = self.create_publisher(Image, "depth/color", out_qos)
+        self.pub_color = self.create_publisher(Image, COLOR_TOPIC, out_qos)
         self.pub_timing = self.create_publisher(DiagnosticArray, "depth/timing", out_qos)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._timing_status = DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{node_name}: timing",
@@ -334,10 +340,13 @@ class DepthNode(Node):
             from depth_attn.weights import WeightsError
 
             if isinstance(exc, WeightsError):  # another backend would not help: say what would
+                text = str(exc).rstrip(".")
+                fix = "" if ("weights import" in text or "Fix:" in text) else (
+                    ". Fix: weights:=auto (or the checkpoint that covers this configuration, see `depth-attn weights "
+                    "list`), or bring a file in with `depth-attn weights import NAME FILE`")
                 raise RuntimeError(
                     f"{self.get_name()}: cannot load weights {s.weights!r} for {s.network}/{s.size}/{s.variant}: "
-                    f"{exc}. Fix: weights:=auto (or the checkpoint that covers this configuration, see "
-                    "`depth-attn weights list`), or bring a file in with `depth-attn weights import NAME FILE`."
+                    f"{text}{fix}."
                 ) from exc
             alternatives = [b for b in ("onnxruntime", "torch") if b != s.backend]
             raise RuntimeError(

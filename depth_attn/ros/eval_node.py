@@ -1,7 +1,7 @@
 """eval_node: scores the depth node online, frame by frame.
 
-Subscribes ``depth`` (32FC1, the depth node's output), ``depth/timing`` (the depth node's per-frame
-timings, stamped like the depth), ``ground_truth`` (32FC1, e.g. from a KITTI bag played with
+Subscribes ``depth/image_rect`` (32FC1, the depth node's output of that name), ``depth/timing`` (the
+depth node's per-frame timings, stamped like the depth), ``ground_truth`` (32FC1, e.g. from a KITTI bag played with
 ``--restamp``) and ``/diagnostics`` (the depth node's configuration and running statistics).
 Pairs depth with ground truth by exact stamp; per pair computes the KITTI metrics (``crop``,
 ``min_depth``/``max_depth``) and the latency = receive time - the input image's stamp (meaningful
@@ -74,7 +74,7 @@ class EvalNode(Node):
                                else ReliabilityPolicy.BEST_EFFORT)
         gt_qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         # depth arrivals get their own callback group: their receive time must not wait behind other callbacks
-        self.sub_depth = self.create_subscription(Image, "depth", self._on_depth, depth_qos,
+        self.sub_depth = self.create_subscription(Image, "depth/image_rect", self._on_depth, depth_qos,
                                                   callback_group=MutuallyExclusiveCallbackGroup())
         self.sub_gt = self.create_subscription(Image, "ground_truth", self._on_gt, gt_qos,
                                                callback_group=MutuallyExclusiveCallbackGroup())
@@ -178,7 +178,7 @@ class EvalNode(Node):
 
 
 def main(args=None) -> int:
-    """`ros2 run depth_attn eval_node --ros-args -p out_dir:=out/eval -r depth:=/depth
+    """`ros2 run depth_attn eval_node --ros-args -p out_dir:=out/eval -r depth/image_rect:=/depth/image_rect
     -r ground_truth:=/kitti/depth/ground_truth`."""
     import sys
 

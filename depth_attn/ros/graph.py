@@ -12,7 +12,7 @@ Config file
         depth_attn_run:
           ros__parameters:
             nodes: [player, depth_node, eval_node]        # started in this order
-            remappings: ["depth_node:image:=/kitti/image", "eval_node:depth:=/depth"]
+            remappings: ["depth_node:image:=/kitti/image", "eval_node:depth/image_rect:=/depth/image_rect"]
         depth_node:
           ros__parameters: {backend: onnxruntime, ...}
 
