@@ -47,7 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Runtime follows unless --no-parity.",
         "  depth-attn export --weights meter-xxs-kitti --out meter_xxs_kitti.onnx\n"
         "  depth-attn export --network pixelformer --variant meta --placement decoder --input-size 352x1216\n"
-        "  depth-attn export --all --network meter --input-size 192x636 --out exports/"),
+        "  depth-attn export --all --network meter --input-size 192x636 --out exports/\n"
+        "  depth-attn export --weights meter-xxs-kitti --precision int8 --calibration drive.mcap\n"
+        "  depth-attn export --variant meta --weights auto --precision int8 --calibration frames/ \\\n"
+        "      --calibration-frames 50"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_network_args(p)
@@ -58,6 +61,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="torch exporter (default: auto = TorchScript at opset 17, dynamo if that fails)")
     p.add_argument("--all", action="store_true",
                    help="export every configuration of --network (all sizes, variants, placements), untrained")
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                   help="int8: quantise the fp32 file statically for ONNX Runtime on the CPU (QDQ, per-channel "
+                   "weights), calibrated on --calibration; cached under the calibration set's checksum")
+    p.add_argument("--calibration", type=Path, default=None, metavar="FOLDER_OR_BAG",
+                   help="int8 only: a folder of images (taken in name order) or a rosbag2 recording (its image "
+                   "frames in order): real frames of the robot's camera, the same selection as build-engine")
+    p.add_argument("--calibration-frames", type=int, default=100, help="int8 only: frames to calibrate on")
     p.add_argument("--rebuild", action="store_true", help="export again even when the cache has the file")
     p.add_argument("--no-parity", action="store_true", help="skip the ONNX Runtime vs PyTorch check")
     p.set_defaults(func=run)
@@ -70,7 +80,11 @@ def run(args: argparse.Namespace) -> int:
 
     from depth_attn.models import list_configs
 
+    if args.precision == "int8" and args.calibration is None:
+        raise ValueError("--precision int8 needs --calibration FOLDER_OR_BAG (real frames of the robot's camera)")
     if args.all:
+        if args.precision == "int8":
+            raise ValueError("--all exports untrained networks; int8 is calibrated for one trained network: drop --all")
         if args.weights:
             raise ValueError("--all exports untrained networks: checkpoints belong to one size; drop --weights")
         if args.out is None:
@@ -120,6 +134,23 @@ def _export_one(args: argparse.Namespace, size: str, variant: str, placement: st
         line += f"; ONNX Runtime vs PyTorch max relative error {relative_error(onnx_out, reference):.2e}"
         if not np.all(np.isfinite(onnx_out)):
             raise RuntimeError(f"{estimator.model_config.name}: ONNX Runtime output has NaN/Inf")
+    if args.precision == "int8":
+        from depth_attn.inference.artefacts import Calibration, int8_card, int8_onnx_artefact
+
+        calibration = Calibration(args.calibration, args.calibration_frames)
+        fp32_path = result.path
+        result = int8_onnx_artefact(estimator.source, calibration, opset=args.opset, exporter=args.exporter,
+                                    force=args.rebuild)
+        card = int8_card(result.path)
+        kept = ", ".join(card["keep_fp32_prefixes"]) or "-"
+        line += (f"\nint8: {card['calibration_frames_used']} calibration frames, {card['quantized_nodes']} "
+                 f"quantised tensors, {len(card['fp32_nodes'])} nodes kept fp32 ({kept}), "
+                 f"{result.path.stat().st_size / 1e6:.1f} MB, cache {result.status} -> {result.path}")
+        if not args.no_parity:
+            batch = random_batch(estimator.input_hw)
+            fp32_out = OnnxRuntimeBackend(fp32_path).run(batch)
+            int8_out = OnnxRuntimeBackend(result.path, precision="int8").run(batch)
+            line += f"; int8 vs fp32 max relative error {relative_error(int8_out, fp32_out):.2e} (random input)"
     if copy_to is not None:
         shutil.copyfile(result.path, copy_to)
         line += f"; copied to {copy_to}"

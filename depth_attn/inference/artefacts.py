@@ -4,7 +4,9 @@ input size, and the TensorRT engine of that ONNX file on this GPU.
 Keys (see ``cache.py``): the ONNX file by configuration, weights checksum, input shape, max depth,
 precision (fp32), exporter and opset, torch version and a fingerprint of the model code; the
 engine by the ONNX file's checksum (which carries all of that), precision, calibration set,
-TensorRT version and GPU name and compute capability.
+TensorRT version and GPU name and compute capability; the int8 ONNX file (ONNX Runtime on the CPU)
+by the fp32 file's checksum, the calibration set's checksum, the quantisation recipe and the ONNX
+Runtime version. Both int8 artefacts calibrate on the same frames (``calibration.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from torch import nn
 
 from depth_attn.inference.cache import ArtefactCache, CacheResult
+from depth_attn.inference.calibration import build_calibration_batches, calibration_fingerprint
 from depth_attn.inference.export import DEFAULT_OPSET, check_onnx, export_onnx
 from depth_attn.inference.preprocess import preprocess_rgb
 from depth_attn.models.registry import ModelConfig
@@ -139,7 +142,7 @@ def engine_artefact(
     if precision == "int8" and calibration is None:
         raise trt_backend.BackendError("int8 needs calibration images: give a folder of images or a bag")
     fingerprint = (
-        trt_backend.calibration_fingerprint(calibration.source, calibration.frames)
+        calibration_fingerprint(calibration.source, calibration.frames)
         if precision == "int8" and calibration
         else None
     )
@@ -150,7 +153,7 @@ def engine_artefact(
     def build(path: Path) -> None:
         batches: Optional[List[np.ndarray]] = None
         if precision == "int8" and calibration is not None:
-            batches = trt_backend.build_calibration_batches(
+            batches = build_calibration_batches(
                 calibration.source, lambda rgb: preprocess_rgb(rgb, source.input_hw), calibration.frames
             )
         trt_backend.build_engine(onnx_path, path, precision, batches, workspace_gb, device)
@@ -160,3 +163,139 @@ def engine_artefact(
 
     label = f"{source.label}_{precision}"
     return cache.get_or_build("engines", label, key, "model.engine", build, validate, force)
+
+
+# ------------------------------------------------------------------------------ int8 for ONNX Runtime
+
+# Static QDQ quantisation (ONNX Runtime): uint8 activations, int8 per-channel weights, min/max
+# calibration on real frames. What stays fp32, by node-name prefix, as measured on METER-tiny (base,
+# meta, pyra, moh) on the 3 annotated KITTI frames: quantising the last decoder block and the output
+# convolution (full resolution, the metres themselves) cost +0.015 abs_rel; kept in fp32 the int8
+# network is within 0.005 of fp32 (docs/benchmarks.md, section 7).
+INT8_KEEP_FP32: Dict[str, Tuple[str, ...]] = {
+    "meter": ("/decoder/ups_block_3/", "/decoder/conv2d_out/"),
+}
+INT8_RECIPE: Dict[str, object] = {
+    "format": "QDQ",
+    "activations": "QUInt8",
+    "weights": "QInt8",
+    "per_channel": True,
+    "calibrate_method": "MinMax",
+}
+INT8_CARD_KEY = "depth_attn.int8"  # the card, in the ONNX file's metadata_props
+
+
+def int8_onnx_key(fp32_sha256: str, calibration: Dict[str, object], keep_fp32: Tuple[str, ...]) -> Dict[str, object]:
+    import onnxruntime
+
+    return {
+        "kind": "onnx-int8",
+        "onnx_sha256": fp32_sha256,
+        "precision": "int8",
+        "calibration": calibration,
+        "recipe": INT8_RECIPE,
+        "keep_fp32": list(keep_fp32),
+        "onnxruntime": onnxruntime.__version__,
+        "device_name": "cpu",
+    }
+
+
+def int8_onnx_artefact(
+    source: ModelSource,
+    calibration: Calibration,
+    cache: Optional[ArtefactCache] = None,
+    keep_fp32: Optional[Tuple[str, ...]] = None,
+    opset: int = DEFAULT_OPSET,
+    exporter: str = "auto",
+    force: bool = False,
+) -> CacheResult:
+    """The cached int8 ONNX file of ``source`` for ONNX Runtime on the CPU: the fp32 export statically
+    quantised (QDQ, per-channel weights) with ranges measured on ``calibration``'s frames; the nodes
+    whose names start with ``keep_fp32`` (default: ``INT8_KEEP_FP32`` of the network) stay fp32. Its
+    card (calibration set, recipe, fp32 nodes) is in the file's metadata (``int8_card``)."""
+    cache = cache or ArtefactCache()
+    fp32_path = onnx_artefact(source, cache, opset=opset, exporter=exporter).path
+    if keep_fp32 is None:
+        keep_fp32 = INT8_KEEP_FP32.get(source.model_config.network, ())
+    keep_fp32 = tuple(keep_fp32)
+    fingerprint = calibration_fingerprint(calibration.source, calibration.frames)
+    key = int8_onnx_key(sha256_file(fp32_path), fingerprint, keep_fp32)
+
+    def build(path: Path) -> None:
+        batches = build_calibration_batches(
+            calibration.source, lambda rgb: preprocess_rgb(rgb, source.input_hw), calibration.frames
+        )
+        quantize_int8(fp32_path, path, batches, keep_fp32, {"calibration": fingerprint, "model": source.label})
+
+    def validate(path: Path) -> None:
+        check_onnx(path, source.input_hw)
+        int8_card(path)
+
+    label = f"{source.label}_int8"
+    return cache.get_or_build("onnx", label, key, "model.onnx", build, validate, force)
+
+
+def quantize_int8(
+    fp32_path: Path, out_path: Path, batches: List[np.ndarray], keep_fp32: Tuple[str, ...], card: Dict[str, object]
+) -> Dict[str, object]:
+    """Quantise ``fp32_path`` into ``out_path`` (ONNX Runtime ``quantize_static``) calibrated on the
+    preprocessed ``batches``; returns the card written into the file's metadata."""
+    import json
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    from depth_attn.inference.export import INPUT_NAME
+
+    model = onnx.load(str(fp32_path))
+    fp32_nodes = [n.name for n in model.graph.node if n.name.startswith(keep_fp32) and n.op_type != "Constant"]
+
+    class Frames(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.frames = iter(batches)
+
+        def get_next(self):
+            batch = next(self.frames, None)
+            return None if batch is None else {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)}
+
+    with tempfile.TemporaryDirectory(prefix="depth_attn_int8_") as work:
+        quantized = Path(work) / "int8.onnx"
+        quantize_static(
+            str(fp32_path), str(quantized), Frames(),
+            quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=fp32_nodes,
+        )
+        result = onnx.load(str(quantized))
+    card = dict(card)
+    card.update(
+        recipe=INT8_RECIPE,
+        calibration_frames_used=len(batches),
+        keep_fp32_prefixes=list(keep_fp32),
+        fp32_nodes=fp32_nodes,
+        quantized_nodes=sum(1 for n in result.graph.node if n.op_type == "QuantizeLinear"),
+    )
+    entry = result.metadata_props.add()
+    entry.key, entry.value = INT8_CARD_KEY, json.dumps(card, sort_keys=True)
+    onnx.save(result, str(out_path))
+    return card
+
+
+def int8_card(path: Path) -> Dict[str, object]:
+    """The card of an int8 ONNX file (what it was calibrated on, what stayed fp32); raises if absent."""
+    import json
+
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    for entry in model.metadata_props:
+        if entry.key == INT8_CARD_KEY:
+            return json.loads(entry.value)
+    raise ValueError(f"{path} has no int8 card ({INT8_CARD_KEY} in its metadata): not an int8 artefact")

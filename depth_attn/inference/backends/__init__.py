@@ -8,7 +8,8 @@ Options (``EstimatorConfig.backend_options``, node parameter ``backend_options``
 - onnxruntime: ``onnx_path`` (default: the cached export), ``providers`` (e.g. "tensorrt,cuda,cpu"),
   ``intra_op_threads`` (0 = one per physical core), ``inter_op_threads``, ``optimization``
   (disable/basic/extended/all), ``spinning`` (busy-waiting worker threads, default off),
-  ``opset``, ``exporter``.
+  ``opset``, ``exporter``; with precision int8 (CPU provider): ``calibration`` (folder of images or a
+  bag, required) and ``calibration_frames`` (default 100), the statically quantised file in the cache.
 - tensorrt: ``engine_path`` (default: the cached engine), ``calibration`` (folder of images or a
   bag, for int8), ``calibration_frames``, ``workspace_gb``, ``binding_api`` (auto/tensors/bindings),
   ``rebuild``.
@@ -24,7 +25,7 @@ from torch import nn
 
 from depth_attn.inference.backends.base import BACKENDS, PRECISIONS, Backend, BackendError, flag
 
-_ORT_ARTEFACT_OPTIONS = ("opset", "exporter")
+_ORT_ARTEFACT_OPTIONS = ("opset", "exporter", "calibration", "calibration_frames", "rebuild")
 _TRT_ARTEFACT_OPTIONS = ("calibration", "calibration_frames", "workspace_gb", "rebuild")
 
 
@@ -59,7 +60,7 @@ def create_backend(
         artefact_options = {k: options.pop(k) for k in _ORT_ARTEFACT_OPTIONS if k in options}
         status = "given"
         if not options.get("onnx_path"):
-            result = _onnx_for(source, artefact_options)
+            result = _onnx_for(source, artefact_options, str(options.get("precision", "fp32")))
             options["onnx_path"], status = result.path, result.status
         backend = OnnxRuntimeBackend(**options)
         backend.artefact_status = status
@@ -88,15 +89,27 @@ def _need_source(source: Optional[object], what: str) -> object:
     return source
 
 
-def _onnx_for(source, artefact_options: Dict):
+def _onnx_for(source, artefact_options: Dict, precision: str = "fp32"):
     from depth_attn.inference.artefacts import onnx_artefact
     from depth_attn.inference.export import DEFAULT_OPSET
 
-    return onnx_artefact(
-        _need_source(source, "onnx_path"),
-        opset=int(artefact_options.get("opset", DEFAULT_OPSET)),
-        exporter=str(artefact_options.get("exporter", "auto")),
-    )
+    opset = int(artefact_options.get("opset", DEFAULT_OPSET))
+    exporter = str(artefact_options.get("exporter", "auto"))
+    if precision == "int8":
+        from pathlib import Path
+
+        from depth_attn.inference.artefacts import Calibration, int8_onnx_artefact
+
+        if not artefact_options.get("calibration"):
+            raise BackendError(
+                "int8 with ONNX Runtime needs calibration frames: backend option calibration=FOLDER_OR_BAG "
+                "(real frames of the robot's camera; `depth-attn export --precision int8 --calibration ...`)"
+            )
+        calibration = Calibration(Path(str(artefact_options["calibration"])),
+                                  int(artefact_options.get("calibration_frames", 100)))
+        return int8_onnx_artefact(_need_source(source, "onnx_path"), calibration, opset=opset, exporter=exporter,
+                                  force=flag(artefact_options.get("rebuild", False)))
+    return onnx_artefact(_need_source(source, "onnx_path"), opset=opset, exporter=exporter)
 
 
 def _engine_for(source, options: Dict, artefact_options: Dict):

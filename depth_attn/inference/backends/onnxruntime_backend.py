@@ -73,8 +73,12 @@ def choose_providers(device: str, precision: str, providers: Optional[Sequence[s
             "fp16 with ONNX Runtime needs its TensorRT provider (backend option providers=tensorrt,cuda,cpu); "
             "use precision fp32, or the torch (CUDA) or tensorrt backend for fp16"
         )
-    if precision == "int8":
-        raise BackendError("int8 is built with the tensorrt backend (`depth-attn build-engine --precision int8`)")
+    if precision == "int8" and names != ["CPUExecutionProvider"]:
+        raise BackendError(
+            "int8 with ONNX Runtime runs on the CPU provider (a statically quantised QDQ file, calibrated on "
+            "frames: backend option calibration); on a GPU build a TensorRT int8 engine "
+            "(`depth-attn build-engine --precision int8`)"
+        )
     return chosen
 
 
@@ -135,6 +139,14 @@ class OnnxRuntimeBackend(Backend):
                 f"{self.onnx_path} has inputs {list(inputs)} and outputs {outputs}; expected "
                 f"'{INPUT_NAME}' -> '{OUTPUT_NAME}' (export it with `depth-attn export`)"
             )
+        self.precision = precision
+        self.int8_card: Optional[str] = self.session.get_modelmeta().custom_metadata_map.get("depth_attn.int8")
+        if precision == "int8" and self.int8_card is None:
+            raise BackendError(
+                f"{self.onnx_path} is not an int8 file made by depth_attn (no int8 card in its metadata): quantise it "
+                "with `depth-attn export --precision int8 --calibration FOLDER_OR_BAG` (or leave onnx_path unset and "
+                "give the backend option calibration)"
+            )
         self.input_shape = tuple(inputs[INPUT_NAME].shape)
         self.providers = self.session.get_providers()
         self.intra_op_threads = options.intra_op_num_threads
@@ -157,4 +169,5 @@ class OnnxRuntimeBackend(Backend):
             "onnx": str(self.onnx_path),
             "intra_op_threads": str(self.intra_op_threads),
             "spinning": str(self.spinning),
+            "quantized": "int8 (QDQ, calibrated)" if self.int8_card else "no",
         }

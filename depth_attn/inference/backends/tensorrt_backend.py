@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from depth_attn.inference.backends.base import Backend, BackendError
+from depth_attn.inference.calibration import (  # noqa: F401  (one calibration source for every int8 backend)
+    IMAGE_SUFFIXES,
+    build_calibration_batches,
+    calibration_files,
+    calibration_fingerprint,
+    calibration_images,
+)
 from depth_attn.inference.export import INPUT_NAME, OUTPUT_NAME
 
 log = logging.getLogger(__name__)
@@ -31,7 +38,6 @@ SHORT_HINT = (
     "TensorRT is not installed (JetPack: sudo apt install python3-libnvinfer; x86 with an NVIDIA GPU: "
     "pip install tensorrt)"
 )
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm")
 BINDING_APIS = ("auto", "tensors", "bindings")
 
 
@@ -81,61 +87,6 @@ def _major(trt) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- build
-
-
-def calibration_images(source: Path, limit: int = 100) -> Iterable[np.ndarray]:
-    """RGB uint8 frames for int8 calibration: the images of a folder (sorted by name), or the image
-    frames of a rosbag2 recording (a .mcap/.db3 file or a bag folder with metadata.yaml)."""
-    source = Path(source)
-    if limit < 1:
-        raise ValueError(f"the number of calibration frames must be >= 1, got {limit}")
-    if _is_bag(source):
-        yield from _bag_images(source, limit)
-        return
-    if not source.is_dir():
-        raise FileNotFoundError(f"calibration source {source} is neither a folder of images nor a rosbag2 recording")
-    from depth_attn.imageio import read_rgb
-
-    files = calibration_files(source)[:limit]
-    if not files:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in calibration folder {source}")
-    for path in files:
-        yield read_rgb(path)
-
-
-def calibration_files(folder: Path) -> List[Path]:
-    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-
-
-def _is_bag(source: Path) -> bool:
-    if source.is_file():
-        return source.suffix in (".mcap", ".db3")
-    if not source.is_dir():
-        return False
-    return (source / "metadata.yaml").is_file() or any(p.suffix in (".mcap", ".db3") for p in source.iterdir())
-
-
-def _bag_images(source: Path, limit: int) -> Iterable[np.ndarray]:
-    from depth_attn.data.bags import iter_images
-
-    for count, rgb in enumerate(iter_images(source)):
-        if count >= limit:
-            break
-        yield rgb
-
-
-def calibration_fingerprint(source: Path, limit: int) -> Dict[str, object]:
-    """What identifies a calibration set cheaply (names and sizes, not contents), for the engine key."""
-    source = Path(source).resolve()
-    if _is_bag(source):
-        files = [source] if source.is_file() else sorted(p for p in source.iterdir() if p.is_file())
-    else:
-        files = calibration_files(source)[:limit]
-    return {
-        "source": str(source),
-        "frames": limit,
-        "files": [(p.name, p.stat().st_size) for p in files],
-    }
 
 
 def make_calibrator(trt, batches: List[np.ndarray], device: str = "cuda"):
@@ -330,16 +281,3 @@ class TensorRTBackend(Backend):
             "binding_api": self.api,
             "engine": str(self.engine_path),
         }
-
-
-def build_calibration_batches(
-    source: Path, preprocess: Callable[[np.ndarray], np.ndarray], limit: int = 100
-) -> List[np.ndarray]:
-    """Calibration frames preprocessed exactly as at inference (``DepthEstimator.preprocess``)."""
-    from tqdm import tqdm
-
-    frames = tqdm(calibration_images(source, limit), desc="calibration frames", total=limit)
-    batches = [preprocess(rgb) for rgb in frames]
-    if not batches:
-        raise ValueError(f"no calibration frames in {source}")
-    return batches
