@@ -28,6 +28,9 @@ ARGUMENTS = (
     ("weights", "auto", "auto (the checkpoint covering network/size/variant/placement), a name from "
                         "`depth-attn weights list`, or a .pth file"),
     ("image_transport", "raw", "raw (sensor_msgs/Image on IMAGE) or compressed (IMAGE/compressed)"),
+    ("image_reliability", "best_effort", "QoS of the camera subscriptions: best_effort (matches any camera) | "
+                                         "reliable (for a reliable publisher, e.g. a bag: no frame lost; Fast DDS "
+                                         "drops best-effort frames of ~1 MB between processes)"),
     ("image", "/camera/image_rect", "camera image topic (rectified)"),
     ("camera_info", "/camera/camera_info", "camera info topic"),
     ("camera_frame", "camera_optical_frame", "the camera's optical frame: RViz's fixed frame"),
@@ -43,6 +46,7 @@ def generate_launch_description() -> LaunchDescription:
         "params_file", default_value=PathJoinSubstitution([share, "config", "desktop.yaml"]),
         description="ROS 2 params file for depth_node"))
     image = LaunchConfiguration("image")
+    reliability = LaunchConfiguration("image_reliability")
     depth_node = Node(
         package="depth_attn",
         executable="depth_node",
@@ -60,6 +64,10 @@ def generate_launch_description() -> LaunchDescription:
                 "device": LaunchConfiguration("device"),
                 "weights": LaunchConfiguration("weights"),
                 "image_transport": LaunchConfiguration("image_transport"),
+                # ROS 2 QoS overrides of the camera subscriptions, named by their (remapped) topics
+                ("qos_overrides.", image, ".subscription.reliability"): reliability,
+                ("qos_overrides.", image, "/compressed.subscription.reliability"): reliability,
+                ("qos_overrides.", LaunchConfiguration("camera_info"), ".subscription.reliability"): reliability,
             },
         ],
         remappings=[

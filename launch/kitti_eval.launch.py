@@ -55,6 +55,7 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[params_file, {"out_dir": LaunchConfiguration("out_dir"), "crop": LaunchConfiguration("crop")}],
         remappings=[("depth/image_rect", "/depth/image_rect"), ("depth/timing", "/depth/timing"),
                     ("ground_truth", GROUND_TRUTH)],
+        sigterm_timeout="30",  # after Ctrl-C it still writes summary.json and plots frames.png (launch's default: 5 s)
     )
     depth_node = Node(
         package="depth_attn", executable="depth_node", name="depth_node", output="screen",

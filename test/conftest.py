@@ -42,3 +42,15 @@ def pytest_configure(config) -> None:
 
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+
+@pytest.fixture(scope="session")
+def colcon_workspace(tmp_path_factory) -> Path:
+    """One `colcon build` of the package for the session's `ros2 launch` tests (test/launch_harness.py):
+    its install folder. Skips, naming why, where ROS 2 launch is not installed."""
+    from launch_harness import build_workspace, launch_unavailable
+
+    reason = launch_unavailable()
+    if reason:
+        pytest.skip(reason)
+    return build_workspace(tmp_path_factory.mktemp("launch_ws"))

@@ -157,6 +157,15 @@ def test_every_launch_argument_reaches_a_parameter_or_a_remapping(name):
             for item in launch.keyword(call, "parameters").elts:
                 if isinstance(item, ast.Dict):
                     for key, value in zip(item.keys, item.values, strict=True):
+                        if isinstance(key, ast.Tuple):  # ("qos_overrides.", TOPIC, ".subscription.POLICY")
+                            prefix, topic, policy = key.elts
+                            assert prefix.value == "qos_overrides." and policy.value.endswith(
+                                ".subscription.reliability"), f"{name}: {ast.dump(key)}"
+                            remapped = {ast.dump(pair.elts[1]) for pair in launch.keyword(call, "remappings").elts}
+                            assert ast.dump(topic) in remapped, f"{name}: a QoS override of a topic not subscribed"
+                            for arg in launch.configs_in(value):
+                                reached[arg].append(("parameter", "qos_overrides"))
+                            continue
                         assert key.value in PARAMETERS, f"{name}: {key.value} is not a depth_node parameter"
                         for arg in launch.configs_in(value):
                             reached[arg].append(("parameter", key.value))
@@ -296,7 +305,8 @@ def test_rviz_shows_the_camera_of_its_launch_file(path):
     params = yaml.safe_load((REPO_ROOT / "config" / f"{path.name.split('.')[0]}.yaml").read_text())
     depth_params = params["depth_node"]["ros__parameters"]
     overrides = {key.value: launch.configs_in(value) for item in launch.keyword(depth_node, "parameters").elts
-                 if isinstance(item, ast.Dict) for key, value in zip(item.keys, item.values, strict=True)}
+                 if isinstance(item, ast.Dict) for key, value in zip(item.keys, item.values, strict=True)
+                 if isinstance(key, ast.Constant)}
     for output in ("publish_cloud", "publish_color"):
         assert depth_params[output] is True or overrides.get(output) == {"rviz"}, f"{path.name}: {output}"
 

@@ -140,7 +140,7 @@ class BagPlayer(Node):
                 if not p["loop"] and passes >= max(int(p["repeat"]), 1):
                     break
             self._wait_acknowledged(5.0)
-            self.get_logger().info(f"played {self.frames_sent} frames ({self.messages_sent} messages) from {self.bag}")
+            self._say(f"played {self.frames_sent} frames ({self.messages_sent} messages) from {self.bag}")
         except bags.BagError as exc:
             self.error = str(exc)
             self.exit_code = 1
@@ -151,6 +151,13 @@ class BagPlayer(Node):
             self.get_logger().error(f"playback failed: {self.error}")
         finally:
             self.finished.set()
+
+    def _say(self, message: str) -> None:
+        """Log from the playback thread; after Ctrl-C (the context already shut down, rosout gone) print."""
+        if self.context.ok():
+            self.get_logger().info(message)
+        else:
+            print(f"[{self.get_name()}] {message}", flush=True)
 
     def _wait_acknowledged(self, timeout_s: float) -> None:
         """Before finishing, let the reliable subscribers take the last frames: a process that exits
