@@ -81,11 +81,11 @@ def test_int8_file_loads_runs_and_carries_its_card(built, fp32_estimator, calibr
     assert not built.hit
     card = int8_card(built.path)
     assert card["calibration"]["sha256"] == calibration_fingerprint(calibration_dir, FRAMES)["sha256"]
-    assert card["calibration_frames_used"] == FRAMES and card["quantized_nodes"] > 100
+    assert card["calibration_frames_used"] == FRAMES and card["quantized_nodes"] > 50
     assert card["keep_fp32_prefixes"] == ["/decoder/ups_block_3/", "/decoder/conv2d_out/"]
     assert "/decoder/conv2d_out/Conv" in card["fp32_nodes"]
     fp32_path = onnx_artefact(fp32_estimator.source, cache).path
-    assert built.path.stat().st_size < 0.5 * fp32_path.stat().st_size  # int8 weights
+    assert built.path.stat().st_size < 0.6 * fp32_path.stat().st_size  # int8 convolution weights
     rgb, _ = next(annotated())
     batch = fp32_estimator.preprocess(rgb)
     out8 = OnnxRuntimeBackend(built.path, precision="int8", intra_op_threads=1).run(batch)

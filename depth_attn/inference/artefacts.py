@@ -175,8 +175,13 @@ def engine_artefact(
 INT8_KEEP_FP32: Dict[str, Tuple[str, ...]] = {
     "meter": ("/decoder/ups_block_3/", "/decoder/conv2d_out/"),
 }
+# Which operator types are quantised: ONNX Runtime's QLinearSoftmax and QLinearMatMul (attention)
+# were 10x and 1.8x slower than their fp32 kernels on METER-tiny (profile in docs/benchmarks.md,
+# section 7), so attention stays fp32 and the convolutions (and what joins them) go int8.
+INT8_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "Add", "Mul", "Concat", "Relu", "Pad", "Reshape", "Transpose")
 INT8_RECIPE: Dict[str, object] = {
     "format": "QDQ",
+    "op_types": list(INT8_OP_TYPES),
     "activations": "QUInt8",
     "weights": "QInt8",
     "per_channel": True,
@@ -272,6 +277,7 @@ def quantize_int8(
             quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=fp32_nodes,
+            op_types_to_quantize=list(INT8_OP_TYPES),
         )
         result = onnx.load(str(quantized))
     card = dict(card)
