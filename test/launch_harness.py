@@ -40,9 +40,9 @@ def venv_bin() -> Path:
     return Path(sys.executable).parent
 
 
-def launch_unavailable() -> Optional[str]:
+def launch_unavailable(modules: Sequence[str] = LAUNCH_MODULES) -> Optional[str]:
     """Why `ros2 launch` cannot run here, or None."""
-    missing = [m for m in LAUNCH_MODULES if importlib.util.find_spec(m) is None]
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         distro = os.environ.get("ROS_DISTRO")
         if distro:

@@ -336,3 +336,41 @@ def test_kitti_eval_depth_node_takes_the_bag_losslessly():
                  if key.value.startswith("qos_overrides.")}
     assert overrides == {f"qos_overrides.{remapped[t]}.subscription.reliability": "reliable"
                          for t in ("image", "camera_info")}
+
+
+# ------------------------------------------------------------------ set-up of `ros2 launch` (no ROS install)
+
+def test_setup_without_the_ros_sources_says_so_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(["bash", str(REPO_ROOT / "tools" / "setup_ros_launch.sh"), sys.prefix,
+                             str(tmp_path / "absent"), str(tmp_path / "stamp")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1 and str(tmp_path / "absent") in lines[0] and "DEPTH_ATTN_ROS_SRC" in lines[0], lines
+    assert not (tmp_path / "stamp").exists()  # the next `make setup` looks again
+
+
+def test_make_setup_installs_ros_launch_only_without_a_sourced_ros(tmp_path):
+    import subprocess
+
+    def plan(*extra):
+        return subprocess.run(["make", "-n", "setup", f"VENV={tmp_path / 'venv'}", *extra], cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=60).stdout
+
+    assert "tools/setup_ros_launch.sh" in plan("DEPTH_ATTN_ROS_SRC=/x/ros2")
+    assert "/x/ros2" in plan("DEPTH_ATTN_ROS_SRC=/x/ros2")
+    assert "tools/setup_ros_launch.sh" not in plan("ROS_DISTRO=kilted")
+
+
+def test_launch_tests_name_why_they_skip(monkeypatch, tmp_path):
+    from launch_harness import launch_unavailable
+
+    monkeypatch.delenv("ROS_DISTRO", raising=False)
+    monkeypatch.setenv("DEPTH_ATTN_ROS_SRC", str(tmp_path / "absent"))
+    reason = launch_unavailable(modules=("launch_ros", "no_such_module_for_this_test"))
+    assert str(tmp_path / "absent") in reason and "make setup" in reason
+    monkeypatch.setenv("ROS_DISTRO", "humble")
+    assert "ros-humble-launch-ros" in launch_unavailable(modules=("no_such_module_for_this_test",))

@@ -25,7 +25,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Dict, Optional
@@ -444,17 +443,19 @@ def test_orin_launch_has_a_jetson_users_arguments(colcon_workspace, launch_dirs)
 
 # ------------------------------------------------------------------ depth-attn run (no ros2 launch)
 
-def test_depth_attn_run_sigterm_twice_keeps_every_row(kitti_bag, launch_dirs, tmp_path):
-    """The graph runner, stopped by SIGTERM twice mid-run (as systemd or a container runtime may):
-    exit 0, no traceback, the scored rows and the summary on disk."""
+def test_depth_attn_run_sigterm_twice_keeps_every_row(colcon_workspace, kitti_bag, launch_dirs, tmp_path):
+    """The graph runner of the colcon install (`depth-attn run`, no ros2 launch), given the package's
+    config by name (found in its share folder, as its weights), stopped by SIGTERM twice mid-run (as
+    systemd or a container runtime may): exit 0, no traceback, the scored rows and the summary on disk."""
     out = tmp_path / "run_out"
     env = launch_env(launch_dirs["home"], launch_dirs["ros_log"], free_domain_id(), launch_dirs["empty"])
-    env.pop("DEPTH_ATTN_SHARED")  # the checkout's package (not installed): its weights/ are found as in a checkout
-    cmd = [sys.executable, "-m", "depth_attn", "run", "--config", "kitti_eval.yaml",
-           "--set", f"player.bag={kitti_bag}", "--set", f"eval_node.out_dir={out}", "--set", "player.frame_rate=0.5",
-           "--set", f"depth_node.weights={weights_for_base()}"]
-    proc = subprocess.Popen(cmd, cwd=launch_dirs["cwd"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True, stdin=subprocess.DEVNULL,
+    setup = colcon_workspace / "setup.bash"
+    cli = colcon_workspace / "depth_attn" / "lib" / "depth_attn" / "depth-attn"  # = ros2 run depth_attn depth-attn
+    command = (f"source {setup} && exec {cli} run --config kitti_eval.yaml --set player.bag={kitti_bag} "
+               f"--set eval_node.out_dir={out} --set player.frame_rate=0.5 "
+               f"--set depth_node.weights={weights_for_base()}")
+    proc = subprocess.Popen(["bash", "-c", command], cwd=launch_dirs["cwd"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, stdin=subprocess.DEVNULL,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         csv = out / "frames.csv"
