@@ -30,13 +30,14 @@ def commands(out: Path) -> dict:
         "graph": ["bench_graph.py", "--out", str(out / "graph")],
         "zoo": ["bench_zoo.py", "--out", str(out / "zoo_results.csv")],
         "train": ["bench_train.py", "--out", str(out / "train.md")],
+        "int8": ["bench_int8.py", "--runs", "40", "--profile", "base", "--out", str(out / "int8.md")],
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("out/bench"), help="results folder (default: out/bench)")
-    parser.add_argument("--only", nargs="+", choices=("backends", "node", "graph", "zoo", "train"), default=None,
+    parser.add_argument("--only", nargs="+", choices=tuple(commands(Path("."))), default=None,
                         help="run only these benchmarks")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
