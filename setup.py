@@ -25,7 +25,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
         (f"share/{PACKAGE}/models", ["models/README.md"]),
         (f"share/{PACKAGE}/weights", glob("weights/*.pth") + glob("weights/*.json") + glob("weights/*.yaml") + glob("weights/LICENSE*")),
         *tree("sample"),  # the KITTI sample the demo plays without the shared data

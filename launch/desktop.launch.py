@@ -9,12 +9,13 @@ arguments below override it. Outputs: /depth/image_rect (32FC1 metres) with its 
 `depth-attn run --config config/desktop.yaml`.
 """
 
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from depth_attn.ros.transport import large_data_environment
 from launch import LaunchDescription
 
 ARGUMENTS = (
@@ -85,4 +86,7 @@ def generate_launch_description() -> LaunchDescription:
         remappings=[("/camera/image_rect", image)],  # the config's camera display shows this launch's camera
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
-    return LaunchDescription(arguments + [depth_node, rviz])
+    # Camera-size images between processes (camera driver -> depth node -> consumers): Fast DDS's
+    # large shared-memory segment (config/fastdds_large_data.xml) in every node started here (README).
+    transport = [SetEnvironmentVariable(k, v) for k, v in large_data_environment().items()]
+    return LaunchDescription(transport + arguments + [depth_node, rviz])

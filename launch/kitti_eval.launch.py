@@ -11,7 +11,14 @@ with its send time, so eval_node's latency is end to end; `ros2 bag play` keeps 
 (or the player failed). Without a ROS install: `depth-attn run --config config/kitti_eval.yaml`.
 """
 
-from launch.actions import DeclareLaunchArgument, EmitEvent, ExecuteProcess, LogInfo, RegisterEventHandler
+from launch.actions import (
+    DeclareLaunchArgument,
+    EmitEvent,
+    ExecuteProcess,
+    LogInfo,
+    RegisterEventHandler,
+    SetEnvironmentVariable,
+)
 from launch.conditions import IfCondition
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
@@ -20,6 +27,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
+from depth_attn.ros.transport import large_data_environment
 from launch import LaunchDescription
 
 IMAGE = "/kitti/camera_color_left/image_raw"
@@ -100,7 +108,10 @@ def generate_launch_description() -> LaunchDescription:
     done = RegisterEventHandler(OnProcessExit(target_action=eval_node, on_exit=[
         LogInfo(msg="eval_node finished: stopping the graph"), EmitEvent(event=Shutdown(reason="evaluation done"))]))
     failed = RegisterEventHandler(OnProcessExit(target_action=player, on_exit=_stop_if_failed))
-    return LaunchDescription(arguments + [eval_node, depth_node, player, bag_play, rviz, done, failed])
+    # Camera-size images between processes (camera driver -> depth node -> consumers): Fast DDS's
+    # large shared-memory segment (config/fastdds_large_data.xml) in every node started here (README).
+    transport = [SetEnvironmentVariable(k, v) for k, v in large_data_environment().items()]
+    return LaunchDescription(transport + arguments + [eval_node, depth_node, player, bag_play, rviz, done, failed])
 
 
 def player_is(name: str) -> IfCondition:

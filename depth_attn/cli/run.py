@@ -43,7 +43,13 @@ def run(args: argparse.Namespace) -> int:
     import threading
 
     from depth_attn.ros.graph import GraphError, make_spec, run_graph
+    from depth_attn.ros.transport import apply_large_data_transport
 
+    # Camera-size images from other processes (the camera driver) need Fast DDS's large shared-memory
+    # segment (config/fastdds_large_data.xml), set before rclpy starts (README; depth_attn/ros/transport.py).
+    for name, value in apply_large_data_transport().items():
+        print(f"depth-attn run: {name}={value} (camera-size images between processes; DEPTH_ATTN_TRANSPORT="
+              "default keeps Fast DDS's defaults, =large_data its builtin mode)", file=sys.stderr)
     try:
         spec = make_spec(package_config(args.config), args.sets, args.nodes, args.remaps)
         code = run_graph(spec, duration=args.duration)
