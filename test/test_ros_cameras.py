@@ -275,3 +275,42 @@ def test_depth_pairs_with_its_sibling_camera_info(graph, kitti):
     depth = answer(graph, rgb, info)
     paired = graph["probe"].wait_stamp("depth/camera_info", convert.stamp_to_ns(depth.header.stamp), 10.0)
     assert paired is not None and paired.header == depth.header and (paired.width, paired.height) == (1242, 375)
+
+
+def test_a_network_that_must_be_built_is_built_after_the_node_is_up(graph, kitti, monkeypatch):
+    """Item 7 with what this machine has: ONNX Runtime's ONNX export (no TensorRT here) takes the
+    TensorRT engine build's path: the node is up at once, diagnostics say "building network (N s)",
+    depth starts when it is ready; a build that fails leaves the node up with an ERROR that says why."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from depth_attn.ros import depth_node
+
+    monkeypatch.setattr(depth_node, "BACKGROUND_BUILD", ("tensorrt", "onnxruntime"))
+    k, frames = kitti
+    session = graph["session"]
+    ns = graph["ns"] + "_bg"
+    node = session.add(DepthNode(unique("depth_node"), context=session.context, namespace=ns,
+                                 parameter_overrides=[Parameter("backend", value="onnxruntime"),
+                                                      Parameter("diagnostics_period", value=60.0)]))
+    assert node.estimator is None  # the export has not finished: the constructor did not wait for it
+    status = node.diagnostics()
+    assert status.level == DiagnosticStatus.WARN and status.message.startswith("building network ("), status.message
+    assert wait_until(lambda: node.estimator is not None or node.build_error, 180.0) and node.build_error is None
+    probe = session.add(Probe(session.context, ns))
+    probe.listen(Image, DEPTH_TOPIC)
+    pub_image, pub_info = probe.publisher(Image, "image"), probe.publisher(CameraInfo, "camera_info")
+    assert wait_until(lambda: node.sub_image.get_publisher_count() > 0 and node.pub_depth.get_subscription_count() > 0,
+                      20.0)
+    stamp = next_stamp()
+    pub_info.publish(camera_info(k, 1242, 375, stamp))
+    wait_until(lambda: node.camera_infos.match(stamp, FRAME_ID).exact, 5.0)
+    pub_image.publish(convert.rgb_to_image(frames[0][0], "rgb8", convert.make_header(FRAME_ID, stamp)))
+    assert probe.wait_stamp(DEPTH_TOPIC, stamp, 60.0) is not None
+    assert "building" not in node.diagnostics().message
+
+    failing = session.add(DepthNode(unique("depth_node"), context=session.context, namespace=ns + "_fail",
+                                    parameter_overrides=[Parameter("backend", value="onnxruntime"),
+                                                         Parameter("weights", value="/nonexistent.pth")]))
+    assert wait_until(lambda: failing.build_error is not None, 60.0)
+    status = failing.diagnostics()
+    assert status.level == DiagnosticStatus.ERROR and "cannot start" in status.message and "weights" in status.message

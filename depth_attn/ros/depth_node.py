@@ -183,6 +183,9 @@ STAGES = ("decode", "preprocess", "network", "postprocess", "depth_msg", "cloud"
 DEPTH_TOPIC = "depth/image_rect"
 COLOR_TOPIC = "depth/image_color"
 
+# Backends whose network is built in the background after the node is up (an engine takes minutes).
+BACKGROUND_BUILD = ("tensorrt",)
+
 # /diagnostics goes STALE after this many periods without an image.
 STALE_PERIODS = 5
 
@@ -193,15 +196,22 @@ class DepthNode(Node):
 
     def __init__(self, node_name: str = "depth_node", estimator=None, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
+        self.estimator = estimator
+        self.build_error: Optional[str] = None  # why the background build failed
+        self._build_started = time.monotonic()
         try:
             self.settings = self._declare_parameters()
-            self.estimator = estimator if estimator is not None else self._build_estimator()
+            background = estimator is None and self.settings.backend in BACKGROUND_BUILD
+            if estimator is None and not background:
+                self.estimator = self._build_estimator()
+            elif background:
+                self._check_backend_available()  # what can fail at once (no TensorRT, no GPU) still does
         except BaseException:
             self.destroy_node()  # nothing half-built stays in the graph
             raise
         s = self.settings
-        ckpt = getattr(self.estimator, "checkpoint", None)
-        self._default_max_depth = ckpt.max_depth_m if ckpt else 80.0  # max_depth: 0
+        self._default_max_depth = 80.0  # max_depth: 0 (the checkpoint's, once the network is built)
+        self.frames_while_building = 0
 
         self.slot: LatestSlot[Frame] = LatestSlot()
         self.camera_infos: StampCache[CameraInfo] = StampCache(s.camera_info_cache)
@@ -223,7 +233,7 @@ class DepthNode(Node):
         self._cloud = convert.PointCloudBuilder()
         self._depth = convert.DepthImageBuilder()
         self._color = convert.ImageBuilder("rgb8", np.uint8, 3)
-        self._colorizer = DepthColorizer(0.0, self.estimator.max_depth)  # = imageio.colorize_depth, faster
+        self._colorizer = DepthColorizer(0.0, s.max_depth or 80.0)  # = imageio.colorize_depth, faster
         self.processed = threading.Condition()  # notified after each answered frame
 
         out_qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE if s.output_reliability == "reliable"
@@ -254,10 +264,40 @@ class DepthNode(Node):
         prefer_frame_latency()
         self.worker = FrameWorker(self.slot, self._process, self._on_frame_error, name=f"{node_name}-worker")
         self.worker.start()
+        self.untrained_warning = ""
+        if self.estimator is not None:
+            self._estimator_ready()
+        else:  # a TensorRT engine may take minutes to build: the node is up (and says so) meanwhile
+            self.get_logger().info(
+                f"building the {s.network}/{s.size}/{s.variant} network on {s.backend} ({s.precision}) in the "
+                f"background (an engine not cached yet takes minutes); listening on {self.sub_image.topic_name} "
+                f"and {self.sub_info.topic_name}, depth starts when it is ready")
+            self._build_thread = threading.Thread(target=self._build_in_background, name=f"{node_name}-build",
+                                                  daemon=True)
+            self._build_thread.start()
+
+    def _build_in_background(self) -> None:
+        try:
+            estimator = self._build_estimator()
+        except Exception as exc:  # the node stays up and says why (diagnostics ERROR), as at a start
+            self.build_error = str(exc)
+            self.get_logger().error(f"cannot start: {exc}")
+            return
+        self.estimator = estimator
+        self._estimator_ready()
+
+    def _estimator_ready(self) -> None:
+        """What needs the built network: max depth, the start line, the untrained warning."""
+        s = self.settings
+        ckpt = getattr(self.estimator, "checkpoint", None)
+        self._default_max_depth = ckpt.max_depth_m if ckpt else 80.0
+        self._colorizer = DepthColorizer(0.0, self.estimator.max_depth)
         info = self.estimator.describe()
+        took = time.monotonic() - self._build_started
         self.get_logger().info(
             f"{info.get('model')} on {info.get('backend')} ({s.precision}), weights {info.get('weights')}, network "
-            f"input {self.estimator.input_hw[1]}x{self.estimator.input_hw[0]}; listening on "
+            f"input {self.estimator.input_hw[1]}x{self.estimator.input_hw[0]} (ready in {took:.1f} s"
+            + (f", {info['artefact']}" if info.get("artefact") else "") + f"); listening on "
             f"{self.sub_image.topic_name} and {self.sub_info.topic_name}")
         self.untrained_warning = untrained_warning(self.estimator)
         if self.untrained_warning:
@@ -315,7 +355,7 @@ class DepthNode(Node):
             changes[param.name] = value
         if changes:
             settings = dataclasses.replace(self.settings, **changes)
-            if "max_depth" in changes:
+            if "max_depth" in changes and self.estimator is not None:
                 self.estimator.max_depth = settings.max_depth or self._default_max_depth
                 self._colorizer = DepthColorizer(0.0, self.estimator.max_depth)
             self.settings = settings  # one assignment: the worker reads self.settings once per frame
@@ -355,6 +395,23 @@ class DepthNode(Node):
                 f"backend:={' or backend:='.join(alternatives)}."
             ) from exc
 
+    def _check_backend_available(self) -> None:
+        s = self.settings
+        if s.backend != "tensorrt":
+            return
+        try:
+            from depth_attn.inference.backends import tensorrt_backend
+
+            tensorrt_backend.import_tensorrt()
+            tensorrt_backend.gpu_identity(s.device)
+        except Exception as exc:
+            alternatives = [b for b in ("onnxruntime", "torch") if b != s.backend]
+            raise RuntimeError(
+                f"{self.get_name()}: cannot start {s.network}/{s.size}/{s.variant} on backend {s.backend!r} "
+                f"({s.precision}, {s.device}): {exc}. Fix that, or start the node on another backend: "
+                f"backend:={' or backend:='.join(alternatives)}."
+            ) from exc
+
     # ------------------------------------------------------------ callbacks (cheap: never block)
 
     def _on_image(self, msg) -> None:
@@ -379,6 +436,9 @@ class DepthNode(Node):
 
     def _process(self, frame: Frame) -> None:
         s = self.settings
+        if self.estimator is None:  # still building (or failed): no depth yet
+            self.frames_while_building += 1
+            return
         msg = frame.msg
         header = msg.header
         t0 = time.perf_counter()
@@ -509,7 +569,11 @@ class DepthNode(Node):
     # ------------------------------------------------------------ diagnostics
 
     def diagnostics(self) -> DiagnosticStatus:
-        info = self.estimator.describe()
+        estimator = self.estimator
+        s = self.settings
+        info = estimator.describe() if estimator is not None else {
+            "model": f"{s.network}-{s.size}-{s.variant}-{s.placement}", "weights": s.weights, "backend": s.backend,
+            "device": s.device}
         net = self.stats["network"].percentiles()
         total = self.stats["total"].percentiles()
         latency = self.stats["latency"].percentiles()
@@ -528,7 +592,8 @@ class DepthNode(Node):
             "weights": str(info.get("weights")),
             "backend": str(info.get("backend")),
             "precision": self.settings.precision,
-            "input_hw": "x".join(str(v) for v in self.estimator.input_hw),
+            "input_hw": "x".join(str(v) for v in estimator.input_hw) if estimator is not None else "-",
+            "frames_while_building": str(self.frames_while_building),
         }
         for label, pct in (("network_ms", net), ("total_ms", total), ("latency_ms", latency)):
             for q, v in pct.items():
@@ -554,6 +619,13 @@ class DepthNode(Node):
                        else f"no image on {self.sub_image.topic_name} yet ({silent_s:.1f} s since start)")
         if level != DiagnosticStatus.ERROR and getattr(self, "untrained_warning", ""):
             level, message = DiagnosticStatus.WARN, self.untrained_warning
+        if estimator is None:  # building in the background, or failed to
+            took = time.monotonic() - self._build_started
+            if self.build_error:
+                level, message = DiagnosticStatus.ERROR, f"cannot start: {self.build_error}"
+            else:
+                what = "engine" if s.backend == "tensorrt" else "network"
+                level, message = DiagnosticStatus.WARN, f"building {what} ({took:.0f} s)"
         return DiagnosticStatus(level=level, name=f"{self.get_name()}: depth", message=message,
                                 hardware_id=str(info.get("device", info.get("backend"))),
                                 values=[KeyValue(key=k, value=v) for k, v in values.items()])
