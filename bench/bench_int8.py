@@ -78,8 +78,16 @@ def main() -> int:
     kitti = data_dir() / "kitti"
     calibration = args.calibration or kitti / "unlabelled" / "drive_a_268"
     ort_options = {"intra_op_threads": args.threads}
-    estimators = {}
-    for v in args.variants:
+    from depth_attn import weights as weights_mod
+
+    estimators, skipped = {}, []
+    for v in list(args.variants):
+        try:
+            weights_mod.resolve_auto("meter", "tiny", v, "full", "kitti")
+        except weights_mod.WeightsError:
+            skipped.append(v)  # no trained checkpoint for it here: nothing meaningful to quantise
+            args.variants.remove(v)
+            continue
         common = dict(variant=v, weights="auto")
         estimators[(v, "int8")] = DepthEstimator(EstimatorConfig(
             **common, backend="onnxruntime", precision="int8",
@@ -96,7 +104,8 @@ def main() -> int:
     lines = [
         f"{platform.processor() or platform.machine()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"METER-tiny 192x636, batch 1, {args.runs} runs each after 5 warm-up, all interleaved; ONNX Runtime "
-        f"intra-op threads {threads or 'default'}; int8 calibrated on {args.calibration_frames} frames of {calibration.name}",
+        f"intra-op threads {threads or 'default'}; int8 calibrated on {args.calibration_frames} frames of "
+        f"{calibration.name}",
         "",
         "| variant | weights | int8 p50 ms | fp32 ORT p50 ms | torch eager p50 ms | int8 / fp32 | "
         "abs_rel int8 | abs_rel fp32 | abs_rel torch | int8 - fp32 | fp32 nodes |",
@@ -109,7 +118,9 @@ def main() -> int:
         p8, p32, pt = (stats[(v, p)].p50_ms for p in ("int8", "fp32", "torch"))
         lines.append(f"| {v} | {e32.weights_name} | {p8:.1f} | {p32:.1f} | {pt:.1f} | {p8 / p32:.2f} | {a8:.4f} | "
                      f"{a32:.4f} | {at:.4f} | {a8 - a32:+.4f} | {len(card['fp32_nodes'])} |")
-    if args.profile:
+    if skipped:
+        lines += ["", f"not measured (no trained checkpoint on this machine): {', '.join(skipped)}"]
+    if args.profile and args.profile in args.variants:
         v = args.profile
         prof8 = op_profile(estimators[(v, "int8")].backend.onnx_path, batch, 20, args.threads)
         prof32 = op_profile(estimators[(v, "fp32")].backend.onnx_path, batch, 20, args.threads)
