@@ -130,3 +130,18 @@ def test_a_corrupt_int8_file_is_rebuilt_with_a_warning(built, fp32_estimator, ca
     assert int8_card(rebuilt.path)["calibration_frames_used"] == FRAMES
     OnnxRuntimeBackend(rebuilt.path, precision="int8").run(fp32_estimator.preprocess(next(annotated())[0]))
     assert int8_onnx_artefact(fp32_estimator.source, Calibration(calibration_dir, FRAMES), cache=cache).hit
+
+
+def test_export_command_builds_the_int8_file(calibration_dir, capsys):
+    from depth_attn.cli import main
+
+    assert main(["export", "--weights", "meter-xxs-kitti", "--precision", "int8"]) == 1
+    assert "--precision int8 needs --calibration" in capsys.readouterr().err
+    assert main(["export", "--weights", "meter-xxs-kitti", "--precision", "int8", "--calibration", str(calibration_dir),
+                 "--calibration-frames", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert "int8: 4 calibration frames" in printed and "14 nodes kept fp32" in printed
+    path = printed.split("int8: ")[1].split(" -> ")[1].split(";")[0]
+    assert int8_card(path)["calibration"]["frames"] == 4
+    error = float(printed.split("int8 vs fp32 max relative error ")[1].split()[0])
+    assert 0 < error < 0.5  # random input: a loose bound; the held-out accuracy is tested above
