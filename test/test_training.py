@@ -249,7 +249,12 @@ def test_sigint_leaves_a_loadable_checkpoint_and_every_finished_step(tmp_path):
     while time.monotonic() < deadline and (not log.is_file() or len(read_rows(log)) < 3):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"the run did not stop within 60 s of SIGINT:\n{err[-3000:]}")
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     state = load_resume(tmp_path / "run" / "checkpoints" / "last.pt")
@@ -266,8 +271,16 @@ def test_ddp_two_processes_through_torch_launcher(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", "depth_attn.training", "--config", str(config_file), "--no-progress"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # its own session: on a time-out the launcher and both workers are killed together, never orphaned
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+                            start_new_session=True)
+    try:
+        _out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _out, err = proc.communicate()
+        pytest.fail(f"DDP run did not finish in 300 s:\n{err[-3000:]}")
+    assert proc.returncode == 0, err[-3000:]
     rows = read_rows(tmp_path / "run" / "train.csv")
     assert [int(r["step"]) for r in rows] == [1, 2, 3]  # one writer: not a row per rank
     assert all(float(r["param_spread"]) == 0.0 for r in rows)

@@ -479,7 +479,9 @@ class Trainer:
                 row["elapsed_s"] = time.perf_counter() - t_start
                 if c.output.check_sync:
                     row["param_spread"] = ddp.parameter_spread(self.student, self.info)
-                all_indices = ddp.gather_objects(row.pop("indices"), self.info) if shards else None
+                # every rank takes part in the gather (only rank 0 writes what it gathered)
+                indices = row.pop("indices")
+                all_indices = ddp.gather_objects(indices, self.info) if c.output.log_shards else None
                 if step % c.output.validate_every == 0 or step == c.schedule.steps:
                     if main:
                         metrics = self._validate()
