@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from depth_attn import weights
 from depth_attn.imageio import read_depth_png, read_rgb

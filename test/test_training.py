@@ -25,7 +25,7 @@ from depth_attn.training import TrainError, load_config, train
 from depth_attn.training.augment import AugmentConfig, augment, sample_rng
 from depth_attn.training.checkpoint import load_resume
 from depth_attn.training.config import TrainConfigError, parse_config
-from depth_attn.training.data import DataError, build_dataset, make_source
+from depth_attn.training.data import DataError, make_source
 from depth_attn.training.init import init_student
 from depth_attn.training.loop import lr_factor
 from depth_attn.training.validate import predict_metres

@@ -315,7 +315,8 @@ class Trainer:
         if self.blockwise:
             modules = dict(self.student.named_modules())
             with autocast:
-                student_features = [modules[n](inp).float() for n, inp in zip(self.feature_layers, teacher_inputs)]
+                student_features = [modules[n](inp).float()
+                                    for n, inp in zip(self.feature_layers, teacher_inputs, strict=True)]
         else:
             student_features = [f.float() for f in self.student_tap.take(self.feature_layers)] if self.student_tap else []
         loss, terms = total_loss(c.objective, self.student, student_m, gt, teacher_m, student_features, teacher_features)

@@ -77,7 +77,7 @@ def plot_curves(log_path: Path, png_path: Path, title: str) -> Optional[Path]:
     steps = [r["step"] for r in rows]
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4))
     for key in ("loss", "silog", "distill_output", "distill_features", "load_balance"):
-        points = [(s, r.get(key, math.nan)) for s, r in zip(steps, rows)]
+        points = [(s, r.get(key, math.nan)) for s, r in zip(steps, rows, strict=True)]
         points = [(s, v) for s, v in points if v == v and v > 0]  # silog only on frames with ground truth
         if points:
             sparse = len(points) < 0.8 * len(rows)
