@@ -57,7 +57,7 @@ def test_colcon_build_installs_share_and_executables(colcon_install):
     assert (share / "package.xml").is_file()
     assert (colcon_install / "share" / "ament_index" / "resource_index" / "packages" / "depth_attn").is_file()
     assert (share / "models" / "README.md").is_file()
-    for folder, patterns in (("launch", ("*.launch.py",)), ("config", ("*.yaml", "*.rviz"))):
+    for folder, patterns in (("launch", ("*.launch.py",)), ("config", ("*.yaml", "*.rviz", "*.xml"))):
         expected = {p.name for pattern in patterns for p in (REPO_ROOT / folder).glob(pattern)}
         installed = {p.name for p in (share / folder).glob("*")} if (share / folder).exists() else set()
         assert expected == installed, f"{folder}: {expected ^ installed}"
