@@ -336,16 +336,8 @@ UNTRAINED_NAMES = ("", "none", "untrained")
 def available_for(network: str, size: str, variant: str, placement: str, dataset: str = "kitti") -> List[CheckpointInfo]:
     """Checkpoints on this machine that cover a configuration for a dataset, best first (shipped
     and cached ones before those only in the shared folder)."""
-    found = []
-    for info in known_checkpoints().values():
-        if info.covers != (network, size, variant, placement) or info.dataset != dataset:
-            continue
-        try:
-            locate(info.name)
-        except WeightsError:
-            continue
-        found.append(info)
-    return found
+    return [info for info in known_checkpoints().values()
+            if info.covers == (network, size, variant, placement) and info.dataset == dataset and _is_here(info)]
 
 
 def resolve_auto(network: str, size: str, variant: str, placement: str = "full", dataset: str = "kitti") -> str:
