@@ -21,14 +21,9 @@ VARIANTS = ("base", "meta", "pyra", "moh")
 
 
 def heldout(estimator, folder: Path) -> dict:
-    from depth_attn.imageio import read_depth_png, read_rgb
-    from depth_attn.metrics import evaluate_depth, mean_metrics
+    from depth_attn.evaluation.offline import evaluate_frames_folder
 
-    rows = []
-    for image in sorted(folder.glob("image_*/*")):
-        gt = read_depth_png(folder / "groundtruth_depth" / f"{image.stem}.png")
-        rows.append(evaluate_depth(estimator.estimate(read_rgb(image)), gt, 1e-3, 80.0))
-    return mean_metrics(rows)
+    return evaluate_frames_folder(estimator, folder)
 
 
 def main() -> int:

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from depth_attn import weights
+from depth_attn.evaluation.offline import evaluate_frames_folder
 from depth_attn.imageio import read_depth_png, read_rgb
 from depth_attn.inference import DepthEstimator, EstimatorConfig
-from depth_attn.metrics import evaluate_depth, mean_metrics
+from depth_attn.metrics import evaluate_depth
 from depth_attn.models import build_model
 from depth_attn.paths import data_dir, package_weights_dir, sha256_file
 
@@ -26,15 +27,8 @@ def card_of(name: str) -> dict:
     return json.loads(open(info.card).read())
 
 
-def frames(folder: str, limit=None):
-    images = sorted((KITTI / folder).glob("image_*/*"))[:limit]
-    for image in images:
-        yield read_rgb(image), read_depth_png(KITTI / folder / "groundtruth_depth" / f"{image.stem}.png")
-
-
 def mean_abs_rel(estimator: DepthEstimator, folder: str, limit=None) -> float:
-    rows = [evaluate_depth(estimator.estimate(rgb), gt, 1e-3, 80.0) for rgb, gt in frames(folder, limit)]
-    return mean_metrics(rows)["abs_rel"]
+    return evaluate_frames_folder(estimator, KITTI / folder, limit)["abs_rel"]
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

@@ -93,3 +93,21 @@ def evaluate_bag(bag: Path, estimator, out_dir: Path, settings: Optional[EvalSet
     if error is not None:
         raise error
     return EvalResult(summary, csv_path, summary_path, plot)
+
+
+def evaluate_frames_folder(estimator, folder: Path, limit: Optional[int] = None, min_depth: float = 1e-3,
+                           max_depth: float = 80.0) -> Dict[str, float]:
+    """Mean metrics of ``estimator`` over a folder laid out as the shared held-out sets
+    (``image_*/NAME.{png,jpg}`` beside ``groundtruth_depth/NAME.png``, metres x 256): the first
+    ``limit`` frames in name order, per image then averaged. Benchmarks and tests use it."""
+    from depth_attn.imageio import read_depth_png, read_rgb
+    from depth_attn.metrics import evaluate_depth, mean_metrics
+
+    folder = Path(folder)
+    rows = []
+    for image in sorted(folder.glob("image_*/*"))[:limit]:
+        gt = read_depth_png(folder / "groundtruth_depth" / f"{image.stem}.png")
+        rows.append(evaluate_depth(estimator.estimate(read_rgb(image)), gt, min_depth, max_depth))
+    if not rows:
+        raise ValueError(f"no frames under {folder}/image_*")
+    return mean_metrics(rows)
