@@ -180,8 +180,13 @@ def _check_digest(info: CheckpointInfo, path: Path) -> None:
 
 
 def locate(name: str) -> Path:
-    """The verified local file of a known checkpoint: the cache first, then the shared folder."""
-    info = checkpoint_info(name)
+    """The verified local file of a known checkpoint: the cache first, then the package's weights/,
+    then the shared folder."""
+    return _locate(checkpoint_info(name))
+
+
+def _locate(info: CheckpointInfo) -> Path:
+    name = info.name
     candidates = [cached_path(name)]
     if info.card and Path(info.card).parent == weights_cache_dir():
         candidates.append(weights_cache_dir() / (info.package_file or f"{name}.pth"))
@@ -357,7 +362,7 @@ def resolve_auto(network: str, size: str, variant: str, placement: str = "full",
 
 def _is_here(info: CheckpointInfo) -> bool:
     try:
-        locate(info.name)
+        _locate(info)
         return True
     except WeightsError:
         return False
@@ -377,7 +382,7 @@ def listing() -> List[Dict[str, str]]:
     rows = []
     for info in known_checkpoints().values():
         try:
-            where = str(locate(info.name))
+            where = str(_locate(info))
         except WeightsError:
             where = "-"
         rows.append(

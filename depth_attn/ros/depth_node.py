@@ -388,12 +388,17 @@ class DepthNode(Node):
                     f"{self.get_name()}: cannot load weights {s.weights!r} for {s.network}/{s.size}/{s.variant}: "
                     f"{text}{fix}."
                 ) from exc
-            alternatives = [b for b in ("onnxruntime", "torch") if b != s.backend]
-            raise RuntimeError(
-                f"{self.get_name()}: cannot start {s.network}/{s.size}/{s.variant} on backend {s.backend!r} "
-                f"({s.precision}, {s.device}): {exc}. Fix that, or start the node on another backend: "
-                f"backend:={' or backend:='.join(alternatives)}."
-            ) from exc
+            raise self._backend_error(exc) from exc
+
+    def _backend_error(self, exc: Exception) -> RuntimeError:
+        """The network cannot run on the chosen backend here: say so and name the ones that might."""
+        s = self.settings
+        alternatives = [b for b in ("onnxruntime", "torch") if b != s.backend]
+        return RuntimeError(
+            f"{self.get_name()}: cannot start {s.network}/{s.size}/{s.variant} on backend {s.backend!r} "
+            f"({s.precision}, {s.device}): {exc}. Fix that, or start the node on another backend: "
+            f"backend:={' or backend:='.join(alternatives)}."
+        )
 
     def _check_backend_available(self) -> None:
         s = self.settings
@@ -405,12 +410,7 @@ class DepthNode(Node):
             tensorrt_backend.import_tensorrt()
             tensorrt_backend.gpu_identity(s.device)
         except Exception as exc:
-            alternatives = [b for b in ("onnxruntime", "torch") if b != s.backend]
-            raise RuntimeError(
-                f"{self.get_name()}: cannot start {s.network}/{s.size}/{s.variant} on backend {s.backend!r} "
-                f"({s.precision}, {s.device}): {exc}. Fix that, or start the node on another backend: "
-                f"backend:={' or backend:='.join(alternatives)}."
-            ) from exc
+            raise self._backend_error(exc) from exc
 
     # ------------------------------------------------------------ callbacks (cheap: never block)
 

@@ -112,9 +112,12 @@ class FrameSource:
     def __len__(self) -> int:
         return len(self.frames)
 
+    def frames_with_gt(self) -> int:
+        return sum(1 for f in self.frames if f.depth_png is not None or f.velodyne is not None)
+
     @property
     def has_gt(self) -> bool:
-        return any(f.depth_png is not None or f.velodyne is not None for f in self.frames)
+        return self.frames_with_gt() > 0
 
     def load(self, index: int) -> Sample:
         ref = self.frames[index]
@@ -277,11 +280,9 @@ class BagSource(FrameSource):
             self._samples.append(Sample(frame.rgb, depth, frame.intrinsics, f"{i:06d}"))
             self.frames.append(FrameRef(f"{i:06d}", bag))
         self.intrinsics = self._samples[0].intrinsics
-        self._has_gt = any(s.depth is not None for s in self._samples)
 
-    @property
-    def has_gt(self) -> bool:
-        return self._has_gt
+    def frames_with_gt(self) -> int:
+        return sum(1 for sample in self._samples if sample.depth is not None)
 
     def load(self, index: int) -> Sample:
         return self._samples[index]
@@ -350,8 +351,7 @@ class FrameDataset:
         ]
 
     def frames_with_gt(self) -> int:
-        return sum(1 for s in self.sources for f in s.frames if f.depth_png is not None or f.velodyne is not None) \
-            + sum(len(s) for s in self.sources if isinstance(s, BagSource) and s.has_gt)
+        return sum(source.frames_with_gt() for source in self.sources)
 
 
 def build_dataset(specs: Sequence[Dict[str, Any]], cache: bool = True) -> FrameDataset:

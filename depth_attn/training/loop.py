@@ -219,6 +219,8 @@ class Trainer:
             raise TrainError("objective.feature_inputs: teacher (block-wise distillation) runs in one process; "
                              "use feature_inputs: student under torchrun")
         self.student_tap = FeatureTap(self.student, self.feature_layers) if self.feature_layers and not self.blockwise else None
+        modules = dict(self.student.named_modules())
+        self.student_tap_modules = {n: modules[n] for n in self.feature_layers} if self.blockwise else {}
         self.teacher_tap = FeatureTap(self.teacher, self.feature_layers) if self.feature_layers else None
         self.model: nn.Module = self.student
         if self.info.enabled:
@@ -285,8 +287,10 @@ class Trainer:
     def _batch(self, step: int) -> Tuple[torch.Tensor, torch.Tensor, List[int]]:
         bs = self.config.schedule.batch_size
         epoch, position = divmod(step, self.steps_per_epoch)
-        self.sampler.set_epoch(epoch)
-        indices = list(self.sampler)[position * bs : (position + 1) * bs]
+        if getattr(self, "_order_epoch", None) != epoch:  # this rank's shard order, drawn once per epoch
+            self.sampler.set_epoch(epoch)
+            self._order, self._order_epoch = list(self.sampler), epoch
+        indices = self._order[position * bs : (position + 1) * bs]
         images, depths = [], []
         for index in indices:
             view = augment(self.train_set[index], self.augment, sample_rng(self.config.schedule.seed, epoch, index))
@@ -313,9 +317,8 @@ class Trainer:
                 raw = self.model(x)
             student_m = raw.float() * self.to_metres
         if self.blockwise:
-            modules = dict(self.student.named_modules())
             with autocast:
-                student_features = [modules[n](inp).float()
+                student_features = [self.student_tap_modules[n](inp).float()
                                     for n, inp in zip(self.feature_layers, teacher_inputs, strict=True)]
         else:
             student_features = [f.float() for f in self.student_tap.take(self.feature_layers)] if self.student_tap else []
