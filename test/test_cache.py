@@ -145,7 +145,7 @@ def test_engine_entries_are_keyed_by_tensorrt_version_device_precision_and_calib
         engine_key("ab" * 32, "fp16", "8.6.2", GPU_A, 2.0),  # another TensorRT
         engine_key("ab" * 32, "fp16", "10.3.0", GPU_B, 2.0),  # another GPU
         engine_key("ab" * 32, "fp32", "10.3.0", GPU_A, 2.0),  # another precision
-        engine_key("cd" * 32, "fp16", "10.3.0", GPU_A, 2.0),  # another ONNX file (weights, shape, code...)
+        engine_key("cd" * 32, "fp16", "10.3.0", GPU_A, 2.0),  # another ONNX key (weights, shape, code...)
         engine_key("ab" * 32, "int8", "10.3.0", GPU_A, 2.0, {"source": "/frames", "frames": 100, "files": []}),
         engine_key("ab" * 32, "int8", "10.3.0", GPU_A, 2.0, {"source": "/frames", "frames": 50, "files": []}),
     ]
@@ -175,6 +175,51 @@ def test_engine_that_no_longer_loads_is_rebuilt_with_a_warning():
         result = cache.get_or_build("engines", "m", key, "model.engine", stand_in_build, stand_in_load)
     assert not result.hit and result.path.read_bytes() == b"engine #2"
     assert cache.get_or_build("engines", "m", key, "model.engine", stand_in_build, stand_in_load).hit
+
+
+def test_cached_engine_is_deserialised_once_and_never_needs_the_onnx_file(monkeypatch):
+    """Issue 15's start-up: a cached engine is found by the ONNX file's KEY (configuration, weights,
+    shape, code...), so no ONNX file is exported, read or hashed, and the engine is deserialised once
+    (the cache's load check hands its result to the backend). STAND-IN TensorRT (it cannot be
+    installed here): build writes bytes, load counts; the keying and loading path is engine_artefact's."""
+    from depth_attn.inference.artefacts import ModelSource, engine_artefact
+    from depth_attn.inference.backends import tensorrt_backend
+    from depth_attn.models.registry import build_model, validate_config
+
+    built_from, loads = [], []
+
+    def stand_in_build(onnx_path, path, precision, batches, workspace_gb, device):
+        built_from.append(Path(onnx_path))
+        path.write_bytes(b"engine of " + Path(onnx_path).read_bytes()[:16])
+
+    def stand_in_load(path):
+        loads.append(Path(path))
+        return ("runtime", Path(path).read_bytes())
+
+    monkeypatch.setattr(tensorrt_backend, "import_tensorrt", lambda: type("trt", (), {"__version__": "10.3.0"}))
+    monkeypatch.setattr(tensorrt_backend, "gpu_identity", lambda device="cuda": GPU_A)
+    monkeypatch.setattr(tensorrt_backend, "build_engine", stand_in_build)
+    monkeypatch.setattr(tensorrt_backend, "load_engine", stand_in_load)
+    config = validate_config("meter", "tiny", "base", "full")
+    builds = []
+
+    def factory():
+        builds.append(1)
+        return build_model("meter", "tiny", "base", "full").eval()
+
+    first = engine_artefact(ModelSource(config, HW, factory), "fp16")
+    assert not first.hit and len(built_from) == 1 and built_from[0].name == "model.onnx"
+    assert first.loaded == ("runtime", first.path.read_bytes()) and len(loads) == 1
+    for onnx in (artefacts_dir() / "onnx").rglob("model.onnx"):
+        onnx.unlink()  # a second start must not need it
+    loads.clear()
+    second = engine_artefact(ModelSource(config, HW, factory), "fp16")
+    assert second.hit and second.path == first.path and len(built_from) == 1 and len(builds) == 1
+    assert loads == [second.path] and second.loaded == first.loaded  # deserialised exactly once
+    assert not any((artefacts_dir() / "onnx").rglob("model.onnx"))  # nothing exported again
+    # other weights are another ONNX key, so another engine
+    other = engine_artefact(ModelSource(config, HW, factory, weights_sha256="ab" * 32), "fp16")
+    assert not other.hit and other.path != first.path and len(built_from) == 2
 
 
 def test_failed_build_leaves_nothing_behind():

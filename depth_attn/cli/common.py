@@ -49,6 +49,10 @@ def add_model_args(parser: argparse.ArgumentParser, weights_default: Optional[st
     group.add_argument("--no-canonical-camera", dest="canonical_camera", action="store_false",
                        help="stretch every frame to the input size instead of mapping it into the training camera "
                        "(for networks trained on your own camera)")
+    group.add_argument("--fit-input-to-camera", action="store_true",
+                       help="run the network at the smallest input size that holds the camera's view at the training "
+                       "focal length, instead of padding or cropping it into the checkpoint's size (off by default: "
+                       "METER measured far worse at sizes it was not trained at)")
 
 
 def estimator_from_args(args: argparse.Namespace):
@@ -71,6 +75,7 @@ def estimator_from_args(args: argparse.Namespace):
             input_hw=args.input_size,
             max_depth=args.max_depth,
             canonical_camera=getattr(args, "canonical_camera", True),
+            fit_input_to_camera=getattr(args, "fit_input_to_camera", False),
         )
     )
     if estimator.weights_path is None:

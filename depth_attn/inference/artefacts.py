@@ -3,8 +3,9 @@ input size, and the TensorRT engine of that ONNX file on this GPU.
 
 Keys (see ``cache.py``): the ONNX file by configuration, weights checksum, input shape, max depth,
 precision (fp32), exporter and opset, torch version and a fingerprint of the model code; the
-engine by the ONNX file's checksum (which carries all of that), precision, calibration set,
-TensorRT version and GPU name and compute capability; the int8 ONNX file (ONNX Runtime on the CPU)
+engine by the ONNX file's key (which carries all of that: a cached engine is found and loaded
+without reading or hashing the ONNX file, which is only exported when the engine must be built),
+precision, calibration set, TensorRT version and GPU name and compute capability; the int8 ONNX file (ONNX Runtime on the CPU)
 by the fp32 file's checksum, the calibration set's checksum, the quantisation recipe and the ONNX
 Runtime version. Both int8 artefacts calibrate on the same frames (``calibration.py``).
 """
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from depth_attn.inference.cache import ArtefactCache, CacheResult
+from depth_attn.inference.cache import ArtefactCache, CacheResult, key_digest
 from depth_attn.inference.calibration import build_calibration_batches, calibration_fingerprint
 from depth_attn.inference.export import DEFAULT_OPSET, check_onnx, export_onnx
 from depth_attn.inference.preprocess import preprocess_rgb
@@ -105,16 +106,17 @@ class Calibration:
 
 
 def engine_key(
-    onnx_sha256: str,
+    onnx_key_digest: str,
     precision: str,
     tensorrt_version: str,
     gpu: Dict[str, str],
     workspace_gb: float,
     calibration: Optional[Dict[str, object]] = None,
 ) -> Dict[str, object]:
+    """``onnx_key_digest``: ``key_digest`` of the ONNX file's key (``ModelSource.onnx_key``)."""
     return {
         "kind": "tensorrt-engine",
-        "onnx_sha256": onnx_sha256,
+        "onnx_key": onnx_key_digest,
         "precision": precision,
         "tensorrt": tensorrt_version,
         "device_name": gpu["device_name"],
@@ -132,13 +134,16 @@ def engine_artefact(
     workspace_gb: float = 2.0,
     cache: Optional[ArtefactCache] = None,
     force: bool = False,
+    opset: int = DEFAULT_OPSET,
+    exporter: str = "auto",
 ) -> CacheResult:
-    """The cached TensorRT engine of ``source`` on this GPU: built once per robot, reused at start."""
+    """The cached TensorRT engine of ``source`` on this GPU: built once per robot, reused at start.
+    ``result.loaded`` is the deserialised ``(runtime, engine)``: a cached engine is read and
+    deserialised once, and the ONNX file it was built from is neither exported nor hashed."""
     from depth_attn.inference.backends import tensorrt_backend as trt_backend
 
     trt = trt_backend.import_tensorrt()
     cache = cache or ArtefactCache()
-    onnx_path = onnx_artefact(source, cache).path
     if precision == "int8" and calibration is None:
         raise trt_backend.BackendError("int8 needs calibration images: give a folder of images or a bag")
     fingerprint = (
@@ -147,10 +152,12 @@ def engine_artefact(
         else None
     )
     key = engine_key(
-        sha256_file(onnx_path), precision, trt.__version__, trt_backend.gpu_identity(device), workspace_gb, fingerprint
+        key_digest(source.onnx_key(opset, exporter)), precision, trt.__version__, trt_backend.gpu_identity(device),
+        workspace_gb, fingerprint,
     )
 
     def build(path: Path) -> None:
+        onnx_path = onnx_artefact(source, cache, opset=opset, exporter=exporter).path
         batches: Optional[List[np.ndarray]] = None
         if precision == "int8" and calibration is not None:
             batches = build_calibration_batches(
@@ -158,11 +165,8 @@ def engine_artefact(
             )
         trt_backend.build_engine(onnx_path, path, precision, batches, workspace_gb, device)
 
-    def validate(path: Path) -> None:
-        trt_backend.load_engine(path)
-
     label = f"{source.label}_{precision}"
-    return cache.get_or_build("engines", label, key, "model.engine", build, validate, force)
+    return cache.get_or_load("engines", label, key, "model.engine", build, trt_backend.load_engine, force)
 
 
 # ------------------------------------------------------------------------------ int8 for ONNX Runtime

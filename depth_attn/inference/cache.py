@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Mapping, Optional
 
@@ -56,6 +56,7 @@ class CacheResult:
     path: Path
     hit: bool  # True: reused as it was; False: built now
     reason: str  # why it was built ("" on a hit)
+    loaded: object = field(default=None, repr=False, compare=False)  # what get_or_load's loader returned
 
     @property
     def status(self) -> str:
@@ -130,6 +131,27 @@ class ArtefactCache:
                 warnings.warn(message, CacheWarning, stacklevel=2)
             self._build(folder, filename, key, kind, label, build, validate)
         return CacheResult(target, False, problem)
+
+    def get_or_load(
+        self,
+        kind: str,
+        label: str,
+        key: Mapping[str, object],
+        filename: str,
+        build: Callable[[Path], None],
+        load: Callable[[Path], object],
+        force: bool = False,
+    ) -> CacheResult:
+        """``get_or_build`` whose loadability check is the load itself: ``load(path)`` runs once on a
+        hit (not once to check and again to use, as for an engine that takes seconds to deserialise),
+        and what it returned is ``result.loaded``. An entry that fails to load is rebuilt, as ever."""
+        loaded: Dict[str, object] = {}
+
+        def load_as_check(path: Path) -> None:
+            loaded["value"] = load(path)
+
+        result = self.get_or_build(kind, label, key, filename, build, load_as_check, force)
+        return replace(result, loaded=loaded["value"])
 
     def _problem(
         self, folder: Path, filename: str, key: Mapping[str, object], validate: Optional[Callable[[Path], None]]

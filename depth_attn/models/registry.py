@@ -102,14 +102,26 @@ def _nearest(side: int, ok) -> Tuple[int, int]:
     return (below or above, above)
 
 
+def _side_rules(network: str):
+    if network == "meter":
+        return meter_height_ok, meter_width_ok
+    return (lambda v: v >= 32 and v % 32 == 0,) * 2
+
+
+def covering_input_size(network: str, hw: Tuple[int, int]) -> Tuple[int, int]:
+    """The smallest input size the network takes that holds an ``hw`` image (each side rounded up to
+    the nearest valid one)."""
+    ok_h, ok_w = _side_rules(network)
+    return _nearest(max(1, int(hw[0])), ok_h)[1], _nearest(max(1, int(hw[1])), ok_w)[1]
+
+
 def check_input_size(network: str, input_hw: Tuple[int, int]) -> None:
     """Refuse an input size the network cannot take, naming the nearest sizes it can (METER: see
     ``meter_height_ok``/``meter_width_ok``; PixelFormer and NeWCRFs: multiples of 32)."""
+    ok_h, ok_w = _side_rules(network)
     if network == "meter":
-        ok_h, ok_w = meter_height_ok, meter_width_ok
         rule = "the height halved 2 to 5 times and the width halved 3 to 5 times (rounding up) must stay even"
     else:
-        ok_h = ok_w = lambda v: v >= 32 and v % 32 == 0  # noqa: E731
         rule = "each side must be a multiple of 32"
     h, w = (int(v) for v in input_hw)
     if h <= 0 or w <= 0:

@@ -87,6 +87,10 @@ PARAMETERS: Dict[str, Param] = {
     "canonical_camera": Param(True, "map each frame into the network's training camera (its focal length, from "
                               "camera_info) so its metres hold for any lens and aspect; false: stretch every frame to "
                               "the input size (networks trained on this camera)"),
+    "fit_input_to_camera": Param(False, "run the network at the smallest input size that holds the camera's view "
+                                 "at the training focal length (chosen at its first frame, logged; one cached ONNX "
+                                 "file or engine per size) instead of padding/cropping into the checkpoint's size; "
+                                 "off: METER measured far worse at other sizes", read_only=True),
     "max_depth": Param(80.0, "largest depth in metres (clamp; colour scale); 0 = the checkpoint's", (0.0, 1000.0)),
     "publish_cloud": Param(True, "publish the organised point cloud on 'points'"),
     "cloud_stride": Param(1, "keep every n-th pixel in each direction in the point cloud", (1, 32)),
@@ -373,6 +377,7 @@ class DepthNode(Node):
             backend=s.backend, precision=s.precision, device=s.device,
             input_hw=(s.input_height, s.input_width) if s.input_width else None,
             max_depth=s.max_depth or None, backend_options=parse_backend_options(s.backend_options),
+            fit_input_to_camera=s.fit_input_to_camera,
         )
         try:
             return DepthEstimator(config)

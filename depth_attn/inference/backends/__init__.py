@@ -77,6 +77,7 @@ def create_backend(
         if not options.get("engine_path"):
             result = _engine_for(source, options, artefact_options)
             options["engine_path"], status = result.path, result.status
+            options["loaded_engine"] = result.loaded  # deserialised once, by the cache's load check
         backend = TensorRTBackend(**options)
         backend.artefact_status = status
         return backend

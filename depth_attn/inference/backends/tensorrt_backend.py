@@ -223,8 +223,16 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def __init__(
-        self, engine_path: Path, device: str = "cuda", precision: str = "fp16", binding_api: str = "auto", **_: object
+        self,
+        engine_path: Path,
+        device: str = "cuda",
+        precision: str = "fp16",
+        binding_api: str = "auto",
+        loaded_engine: Optional[Tuple[object, object]] = None,
+        **_: object,
     ) -> None:
+        """``loaded_engine``: the ``(runtime, engine)`` the cache already deserialised from
+        ``engine_path`` (``engine_artefact(...).loaded``), so it is not read a second time."""
         trt = import_tensorrt()
         if device == "cpu":
             device = "cuda"  # TensorRT only runs on the GPU; the estimator's default device is cpu
@@ -233,7 +241,7 @@ class TensorRTBackend(Backend):
         self.engine_path = Path(engine_path)
         self.precision = precision
         self.trt_version = trt.__version__
-        self.runtime, self.engine = load_engine(self.engine_path)
+        self.runtime, self.engine = loaded_engine if loaded_engine is not None else load_engine(self.engine_path)
         self.context = self.engine.create_execution_context()
         self.api = choose_binding_api(self.engine, self.context, binding_api)
         self.io = TensorIO(trt, self.engine, self.api)
