@@ -109,11 +109,12 @@ def run_case_without_ros(estimator, rgb: np.ndarray, info_k, stride: int, frames
                          "postprocess": timing.postprocess_ms, "depth_msg": (t3 - t2) * 1e3,
                          "cloud": (t4 - t3) * 1e3, "color": (t5 - t4) * 1e3, "publish": 0.0,
                          "total": (t5 - t0) * 1e3, "latency": (t5 - t0) * 1e3})
-    return {"stride": stride, "consumer": "noros", "rows": rows, "consumer_received": None}
+    return {"stride": stride, "consumer": "noros", "rows": rows, "consumer_received": None,
+            "depth_resolution": "camera"}
 
 
 def run_case(estimator, rgb: np.ndarray, info_k, stride: int, frames: int, warmup: int, cloud_rgb: bool,
-             consumer_kind: str) -> Dict:
+             consumer_kind: str, depth_resolution: str = "camera") -> Dict:
     if consumer_kind == "noros":
         return run_case_without_ros(estimator, rgb, info_k, stride, frames, warmup, cloud_rgb)
     from rclpy.parameter import Parameter
@@ -130,7 +131,8 @@ def run_case(estimator, rgb: np.ndarray, info_k, stride: int, frames: int, warmu
         node = session.add(DepthNode(unique("depth_node"), estimator=estimator, context=session.context, namespace=ns,
                                      parameter_overrides=[Parameter("cloud_stride", value=stride),
                                                           Parameter("cloud_rgb", value=cloud_rgb),
-                                                          Parameter("lazy_outputs", value=False)]))
+                                                          Parameter("lazy_outputs", value=False),
+                                                          Parameter("depth_resolution", value=depth_resolution)]))
         probe = session.add(Probe(session.context, ns))
         if consumer_kind == "inprocess":
             for msg_type, topic in ((Image, "depth/image_rect"), (CameraInfo, "depth/camera_info"),
@@ -170,7 +172,8 @@ def run_case(estimator, rgb: np.ndarray, info_k, stride: int, frames: int, warmu
             time.sleep(0.5)
             received, _ = consumer.communicate("", timeout=30)
             consumer = None
-        return {"stride": stride, "consumer": consumer_kind, "rows": rows, "consumer_received": received}
+        return {"stride": stride, "consumer": consumer_kind, "rows": rows, "consumer_received": received,
+                "depth_resolution": depth_resolution}
     finally:
         if consumer is not None:
             consumer.kill()
@@ -216,8 +219,8 @@ def markdown(results: List[Dict], meta: Dict) -> str:
               ("latency", "receive -> published")]
     for res in results:
         s = res["summary"]
-        cloud = (f"{res['consumer']}, stride {res['stride']} {'XYZRGB' if meta['cloud_rgb'] else 'XYZ'} "
-                 f"{res['points']}")
+        cloud = (f"{res['consumer']}, depth at {res['depth_resolution']} resolution, stride {res['stride']} "
+                 f"{'XYZRGB' if meta['cloud_rgb'] else 'XYZ'} {res['points']}")
         for key, label in labels:
             lines.append(f"| {cloud} | {label} | {s[key]['p50']:.2f} | {s[key]['p90']:.2f} |")
         for key, label, target in (("ratio_outside", "outside network / network", 0.25),
@@ -246,6 +249,9 @@ def main(argv=None) -> int:
                         "the node's own work); process: reliable subscribers in another process, as RViz (adds "
                         "the DDS transport); inprocess: in the node's process (Fast DDS delivers inside "
                         "publish) (default: noros none process)")
+    parser.add_argument("--depth-resolution", nargs="+", choices=("camera", "network"), default=["camera"],
+                        help="the node's depth_resolution: camera (1242x375 depth, cloud and colour depth) and/or "
+                        "network (636x192, the network's scale; not for noros) (default: camera)")
     parser.add_argument("--spinning", action="store_true",
                         help="let ONNX Runtime's pool threads spin after each run (ONNX Runtime's own default; "
                         "the backend turns it off unless its option spinning is true)")
@@ -273,10 +279,13 @@ def main(argv=None) -> int:
     meta_k = json.loads((data_dir() / "kitti" / "annotated" / "intrinsics.json").read_text())["K"]
     k = Intrinsics(meta_k["fx"], meta_k["fy"], meta_k["cx"], meta_k["cy"])
     results = []
-    for consumer, stride in [(c, st) for c in args.consumer for st in args.stride]:
-        res = run_case(estimator, rgb, k, stride, args.frames, args.warmup, not args.xyz, consumer)
+    cases = [(c, st, r) for c in args.consumer for r in args.depth_resolution for st in args.stride
+             if not (c == "noros" and r == "network")]
+    for consumer, stride, resolution in cases:
+        res = run_case(estimator, rgb, k, stride, args.frames, args.warmup, not args.xyz, consumer, resolution)
         res["summary"] = summarise(res["rows"])
-        hs, ws = -(-rgb.shape[0] // stride), -(-rgb.shape[1] // stride)
+        out_h, out_w = estimator.output_hw(estimator.view_for(k, (rgb.shape[1], rgb.shape[0])), resolution == "network")
+        hs, ws = -(-out_h // stride), -(-out_w // stride)
         res["points"] = f"{ws}x{hs}"
         results.append(res)
     info = estimator.describe()

@@ -38,6 +38,23 @@ def frames(kitti_annotated):
     return out
 
 
+def test_depth_at_the_network_resolution_is_scored_on_the_ground_truth_grid(tmp_path, frames):
+    """depth_resolution: network publishes 636x192 depth for 1242x375 ground truth: upsampled
+    (bilinear) onto the ground truth's grid and scored there; a larger depth than the ground truth is refused."""
+    import cv2
+
+    gt, _ = frames[0]
+    ramp = np.tile(np.linspace(5.0, 60.0, 636, dtype=np.float32), (192, 1))
+    ev = OnlineEvaluator(tmp_path / "a")
+    ev.add_ground_truth(1_000, gt)
+    row = ev.add_depth(1_000, ramp, received_ns=2_000)
+    expected = evaluate_depth(cv2.resize(ramp, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR), gt)
+    assert row["abs_rel"] == pytest.approx(expected["abs_rel"]) and row["abs_rel"] > 0.1
+    ev.add_ground_truth(2_000, gt[::2, ::2].copy())
+    with pytest.raises(ValueError, match="larger than the ground truth"):
+        ev.add_depth(2_000, np.ones((375, 1242), np.float32), received_ns=3_000)
+
+
 def test_pairing_by_exact_stamp_without_ros(tmp_path, frames):
     ev = OnlineEvaluator(tmp_path)
     (gt0, pred0), (gt1, pred1), _ = frames

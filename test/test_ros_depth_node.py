@@ -260,3 +260,35 @@ def test_without_matching_stamps_the_latest_camera_info_is_used(graph, kitti_ann
     cloud = probe.wait_stamp("points", stamp)
     assert cloud is not None and node.camera_infos.fallbacks > fallbacks
     assert probe.wait_stamp("depth/camera_info", stamp).header.frame_id == FRAME_ID
+
+
+def test_depth_at_the_network_resolution_agrees_with_its_camera_info(graph, kitti_annotated):
+    """depth_resolution: network (set at run time): depth/image_rect at 636x192 with its own scaled
+    depth/camera_info; its points and the camera-resolution depth's land within one network pixel."""
+    node, probe = graph["raw"], graph["probes"]["raw"]
+    assert node.set_parameters([Parameter("depth_resolution", value="network")])[0].successful
+    try:
+        stamp = next_stamp()
+        send(graph, "raw", graph["rgb"], stamp, kitti_annotated)
+        depth_msg = probe.wait_stamp("depth/image_rect", stamp)
+        info = probe.wait_stamp("depth/camera_info", stamp)
+        cloud = probe.wait_stamp("points", stamp)
+        color = probe.wait_stamp("depth/image_color", stamp)
+    finally:
+        assert node.set_parameters([Parameter("depth_resolution", value="camera")])[0].successful
+    assert (depth_msg.height, depth_msg.width) == (192, 636) and (info.width, info.height) == (636, 192)
+    assert (color.height, color.width) == (192, 636) and (cloud.height, cloud.width) == (48, 159)
+    fx, cx, fy, cy = info.p[0], info.p[2], info.p[5], info.p[6]
+    assert fx == pytest.approx(721.5377 * 636 / 1242, rel=1e-6) and fy == pytest.approx(721.5377 * 192 / 375, rel=1e-6)
+    assert cx == pytest.approx((609.5593 + 0.5) * 636 / 1242 - 0.5, rel=1e-6)
+    small = convert.image_to_depth(depth_msg)
+    full = graph["estimator"].estimate(graph["rgb"], intrinsics=Intrinsics(721.5377, 721.5377, 609.5593, 172.854))
+    # the network-resolution points, seen by the full camera, land where the camera-resolution depth is
+    xyz = convert.pointcloud2_xyz(cloud)
+    np.testing.assert_allclose(xyz[..., 2], small[::STRIDE, ::STRIDE], rtol=1e-6)
+    u, v, z = project_points(xyz, Intrinsics(721.5377, 721.5377, 609.5593, 172.854))
+    rows, cols = np.mgrid[0:192:STRIDE, 0:636:STRIDE]
+    assert np.abs(u - ((cols + 0.5) * 1242 / 636 - 0.5)).max() < 1242 / 636  # within one network pixel
+    assert np.abs(v - ((rows + 0.5) * 375 / 192 - 0.5)).max() < 375 / 192
+    sampled = full[np.clip(np.rint(v), 0, 374).astype(int), np.clip(np.rint(u), 0, 1241).astype(int)]
+    assert float(np.median(np.abs(sampled - z) / sampled)) < 0.02

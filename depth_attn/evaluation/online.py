@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple
 
+import cv2
 import numpy as np
 
 from depth_attn.evaluation.records import (
@@ -129,8 +130,12 @@ class OnlineEvaluator:
         or the run finishes, and then takes the depth node's running median. Rows are logged in the order
         they were scored."""
         if depth.shape != gt.shape:
-            raise ValueError(f"depth {depth.shape[1]}x{depth.shape[0]} and ground truth {gt.shape[1]}x{gt.shape[0]} "
-                             f"of stamp {stamp_ns} differ in size")
+            if depth.shape[0] > gt.shape[0] or depth.shape[1] > gt.shape[1]:
+                raise ValueError(f"depth {depth.shape[1]}x{depth.shape[0]} is larger than the ground truth "
+                                 f"{gt.shape[1]}x{gt.shape[0]} of stamp {stamp_ns}")
+            # Depth published at the network's scale (depth_resolution: network): scored on the
+            # ground truth's grid, as the offline evaluation scores the network's output.
+            depth = cv2.resize(depth, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
         latency_ms = (received_ns - stamp_ns) / 1e6
         network_ms = self._frame_network_ms.pop(stamp_ns, None)
         row = frame_row(ordinal, stamp_ns, depth, gt, latency_ms, network_ms, self.crop, self.min_depth,

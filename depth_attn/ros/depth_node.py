@@ -26,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, make_dataclass
 from typing import Dict, NamedTuple, Optional, Tuple
 
+import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -92,6 +93,10 @@ PARAMETERS: Dict[str, Param] = {
                                  "file or engine per size) instead of padding/cropping into the checkpoint's size; "
                                  "off: METER measured far worse at other sizes", read_only=True),
     "max_depth": Param(80.0, "largest depth in metres (clamp; colour scale); 0 = the checkpoint's", (0.0, 1000.0)),
+    "depth_resolution": Param("camera", "camera: depth/image_rect on the camera's pixels; network: on the camera image "
+                              "at the scale the network saw it (636x192 for KITTI and METER: 1/4 of the bytes to "
+                              "publish and carry), with depth/camera_info, points and depth/image_color to match",
+                              choices=("camera", "network")),
     "publish_cloud": Param(True, "publish the organised point cloud on 'points'"),
     "cloud_stride": Param(1, "keep every n-th pixel in each direction in the point cloud", (1, 32)),
     "cloud_rgb": Param(True, "XYZRGB (colour from the camera image) instead of XYZ"),
@@ -234,6 +239,7 @@ class DepthNode(Node):
         self._last_bad_reason = ""
         self._logged_view = None  # the canonical-camera mapping last said in the log
         self._info_cache: Optional[tuple] = None  # (key, camera info in, intrinsics, camera info out)
+        self._output_info_cache: Optional[tuple] = None  # the same at the network's scale (depth_resolution)
         self._cloud = convert.PointCloudBuilder()
         self._depth = convert.DepthImageBuilder()
         self._color = convert.ImageBuilder("rgb8", np.uint8, 3)
@@ -456,10 +462,16 @@ class DepthNode(Node):
         # reused next frame, after this frame's publish() calls have copied it out. With the camera's
         # intrinsics the frame goes through the canonical camera (its metres hold for any lens).
         camera = paired[0] if paired is not None and s.canonical_camera else None
-        depth = self.estimator.estimate(rgb, out=self._depth.view(h, w), intrinsics=camera)
+        at_network_scale = s.depth_resolution == "network"
+        view = self.estimator.view_for(camera, (w, h))
+        oh, ow = self.estimator.output_hw(view, at_network_scale)
+        depth = self.estimator.estimate(rgb, out=self._depth.view(oh, ow), intrinsics=camera,
+                                        at_network_scale=at_network_scale)
         timing = self.estimator.last_timing
         t_estimated = time.perf_counter()
         view = self.estimator.view
+        if (oh, ow) != (h, w) and paired is not None:
+            paired = self._output_camera(paired, (w, h), (oh, ow))
         if view is not None and view != self._logged_view:
             self._logged_view = view
             if camera is not None:
@@ -478,15 +490,17 @@ class DepthNode(Node):
             intrinsics, info_msg = paired
             self.pub_info.publish(info_msg)
             if s.publish_cloud and self._wanted(self.pub_points):
-                cloud = self._cloud.build(depth, intrinsics, header, stride=s.cloud_stride,
-                                          rgb=rgb if s.cloud_rgb else None)
+                colours = None
+                if s.cloud_rgb:
+                    colours = rgb if (oh, ow) == (h, w) else cv2.resize(rgb, (ow, oh), interpolation=cv2.INTER_AREA)
+                cloud = self._cloud.build(depth, intrinsics, header, stride=s.cloud_stride, rgb=colours)
                 t_pub = time.perf_counter()
                 self.pub_points.publish(cloud)
                 publish_s += time.perf_counter() - t_pub
             t_cloud = time.perf_counter()
         t_color = t_cloud
         if s.publish_color and self._wanted(self.pub_color):
-            self._colorizer.colorize(depth, out=self._color.view(h, w))
+            self._colorizer.colorize(depth, out=self._color.view(oh, ow))
             t_pub = time.perf_counter()
             self.pub_color.publish(self._color.message(header))
             t_color = time.perf_counter()
@@ -556,6 +570,21 @@ class DepthNode(Node):
         _, _, k, out = self._info_cache
         out.header = header
         return k, out
+
+    def _output_camera(self, paired: Tuple[Intrinsics, CameraInfo], camera_wh: Tuple[int, int],
+                       output_hw: Tuple[int, int]) -> Tuple[Intrinsics, CameraInfo]:
+        """The intrinsics and camera info of depth published at the network's scale (``output_hw``):
+        the camera's scaled to that grid (converted once per camera info and size)."""
+        k, info = paired
+        key = (id(info), camera_wh, output_hw)
+        if self._output_info_cache is None or self._output_info_cache[0] != key:
+            out_k = self.estimator.output_intrinsics(k, camera_wh, output_hw)
+            out = convert.make_camera_info(out_k, output_hw[1], output_hw[0], D=info.d,
+                                           distortion_model=info.distortion_model)
+            self._output_info_cache = (key, info, out_k, out)  # holding info keeps its id unique
+        _, _, out_k, out = self._output_info_cache
+        out.header = info.header
+        return out_k, out
 
     def _on_frame_error(self, frame: Frame, exc: BaseException) -> None:
         if isinstance(exc, (EncodingError, ValueError)):
