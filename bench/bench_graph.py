@@ -3,7 +3,9 @@
 For each case and frame rate: the shared KITTI frames played (restamped) through the depth node and
 the eval node; reports the received rate, frames lost, end-to-end latency p50/p90/p99 (eval node
 receive time - the player's send stamp), the network's own p50 (the depth node's diagnostics, same
-run) and the graph cost = latency p50 - network p50. "As fast as it goes": the highest tried rate
+run) and the graph cost = latency p50 - network p50, split (per frame, from the depth node's depth/timing) into
+in (image stamp -> the depth node's callback), the depth node outside its network, and out (the
+depth's hop to the eval node). "As fast as it goes": the highest tried rate
 that loses at most 5 % of the frames (ros2_benchmark's rule), and the player sending flat out.
 
 Cases (``--cases``, LAYOUT/DEPTH_RESOLUTION):
@@ -175,6 +177,10 @@ def run_once(bag: Path, out_dir: Path, rate: float, frames: int, backend: str, w
         "jitter_ms": float(np.std(latency)), "network_p50_ms": network_p50, "graph_cost_ms": p50 - network_p50,
         "node_p50_ms": float(summary.get("depth_node", {}).get("latency_ms_p50", nan)),
         "abs_rel": summary.get("metrics", {}).get("abs_rel", nan),
+        # where the latency went (p50 over the frames, from the depth node's depth/timing)
+        "in_p50_ms": summary.get("path_ms", {}).get("in_p50", nan),
+        "node_outside_p50_ms": summary.get("path_ms", {}).get("node_outside_network_p50", nan),
+        "out_p50_ms": summary.get("path_ms", {}).get("out_p50", nan),
     }
 
 
@@ -230,8 +236,9 @@ def main() -> int:
         f"--frames {args.frames} --backend {args.backend} --cases {','.join(cases)}`",
         "",
         "| case | player rate (Hz) | sent | received | lost | received rate (Hz) | latency p50 / p90 / p99 (ms) | "
-        "jitter (ms) | network p50 (ms) | depth node in->out p50 (ms) | graph cost p50 (ms) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "jitter (ms) | network p50 (ms) | depth node in->out p50 (ms) | graph cost p50 (ms) | "
+        "graph cost: in / node outside network / out p50 (ms) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         label = "flat out" if r["rate_hz"] == args.flat_out else f"{r['rate_hz']:g}"
@@ -239,7 +246,7 @@ def main() -> int:
             f"| {r['case']} | {label} | {r['sent']} | {r['received']} | {r['lost']} ({r['lost_pct']:.0f} %) | "
             f"{r['received_rate_hz']:.1f} | {r['latency_p50_ms']:.1f} / {r['latency_p90_ms']:.1f} / "
             f"{r['latency_p99_ms']:.1f} | {r['jitter_ms']:.1f} | {r['network_p50_ms']:.1f} | {r['node_p50_ms']:.1f} | "
-            f"{r['graph_cost_ms']:.1f} |"
+            f"{r['graph_cost_ms']:.1f} | {r['in_p50_ms']:.1f} / {r['node_outside_p50_ms']:.1f} / {r['out_p50_ms']:.1f} |"
         )
     for case in cases:
         sustained = [r for r in results if r["case"] == case and r["lost_pct"] <= 5.0 and r["rate_hz"] != args.flat_out]

@@ -69,12 +69,18 @@ def test_online_metrics_equal_offline_with_latency(kitti_bag, offline_rows, tmp_
         assert online["valid_pixels"] == offline["valid_pixels"]
         assert 0 < online["latency_ms"] < 30_000
         assert 0 < online["network_ms"] < online["latency_ms"]  # this frame's own network time
+        # where the latency went: stamp -> depth node callback, callback -> depth out (network inside), hop on
+        assert 0 <= online["in_ms"] and online["network_ms"] < online["node_ms"]
+        assert online["in_ms"] + online["node_ms"] < online["latency_ms"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mode"] == "online"
     assert summary["frames"] == {"expected": 3, "received": 3, "dropped": 0}
     assert summary["metrics"]["abs_rel"] == pytest.approx(np.mean([r["abs_rel"] for r in offline_rows]), abs=1e-4)
     assert summary["latency_ms"]["p50"] > 0 and summary["network_ms"]["p50"] > 0
     assert summary["network_ms_source"] == "depth node depth/timing, per frame"
+    path = summary["path_ms"]
+    assert path["in_p50"] + path["node_p50"] + path["out_p50"] == pytest.approx(path["latency_p50"], rel=0.5)
+    assert path["node_outside_network_p50"] > 0 and path["out_p50"] > 0
     assert summary["model"]["model"] == "meter-tiny-base-full" and summary["model"]["backend"] == "torch"
     assert (out / "frames.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -28,6 +28,35 @@ from depth_attn.evaluation.records import (
 )
 
 
+# Where a frame's latency went, from the depth node's depth/timing: in_ms = image stamp -> the depth
+# node's callback (the player's publish, the DDS hop, the node's executor); node_ms = callback -> depth
+# published (queue, decode, pre/post-processing, network, messages); the rest of the latency is the
+# depth's hop to this node.
+PATH_KEYS = ("in_ms", "node_ms")
+
+
+def _float(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def path_breakdown(rows: List[Mapping[str, object]]) -> Dict[str, float]:
+    """p50 of each part of the latency over the rows that have all of them (ms); {} when none do."""
+    parts = []
+    for row in rows:
+        values = [_float(row.get(k)) for k in ("latency_ms", *PATH_KEYS, "network_ms")]
+        if all(v == v for v in values):
+            latency, in_ms, node_ms, network_ms = values
+            parts.append((in_ms, node_ms, network_ms, node_ms - network_ms, latency - in_ms - node_ms, latency))
+    if not parts:
+        return {}
+    table = np.array(parts)
+    names = ("in_p50", "node_p50", "network_p50", "node_outside_network_p50", "out_p50", "latency_p50")
+    return {name: float(np.median(table[:, i])) for i, name in enumerate(names)}
+
+
 @dataclass
 class PendingDepth:
     depth: np.ndarray
@@ -58,6 +87,7 @@ class OnlineEvaluator:
         self.depth_unpaired_dropped = 0
         self.network_ms: Optional[float] = None  # the depth node's latest network time (diagnostics)
         self._frame_network_ms: OrderedDict[int, float] = OrderedDict()  # per-frame, by stamp
+        self._frame_path_ms: OrderedDict[int, Dict[str, float]] = OrderedDict()  # in_ms, node_ms, by stamp
         self._awaiting_timing: OrderedDict[int, Dict[str, object]] = OrderedDict()  # scored, not yet logged
         self.frames_with_timing = 0
         self.frames_scored = 0
@@ -89,13 +119,18 @@ class OnlineEvaluator:
             network_ms = float(values["network_ms"])
         except (KeyError, ValueError):
             return None
+        path = {key: _float(values.get(key)) for key in PATH_KEYS}
         row = self._awaiting_timing.get(stamp_ns)
         if row is None:
             self._frame_network_ms[stamp_ns] = network_ms
+            self._frame_path_ms[stamp_ns] = path
             while len(self._frame_network_ms) > self._limit:
                 self._frame_network_ms.popitem(last=False)
+            while len(self._frame_path_ms) > self._limit:
+                self._frame_path_ms.popitem(last=False)
             return None
         row["network_ms"] = network_ms
+        row.update(path)
         self.frames_with_timing += 1
         self._log_awaiting(through=stamp_ns)
         return row
@@ -140,6 +175,7 @@ class OnlineEvaluator:
         network_ms = self._frame_network_ms.pop(stamp_ns, None)
         row = frame_row(ordinal, stamp_ns, depth, gt, latency_ms, network_ms, self.crop, self.min_depth,
                         self.max_depth)
+        row.update(self._frame_path_ms.pop(stamp_ns, {}))
         if self.save_depth:
             save_prediction(self.out_dir, ordinal, depth)
         if self.first_received_ns is None:
@@ -196,6 +232,9 @@ class OnlineEvaluator:
             summary["network_ms"] = {q: float(v) for q, v in node_network.items()}  # type: ignore[arg-type]
             summary["network_ms_source"] = "depth node /diagnostics (its last <= 300 frames)"
         summary["depth_node"] = dict(self.node_info)
+        path = path_breakdown(rows)
+        if path:
+            summary["path_ms"] = path
         summary["unpaired"] = {"depth": len(self._depth) + self.depth_unpaired_dropped, "ground_truth": len(self._gt)}
         files = {"csv": self.out_dir / CSV_NAME, "summary": self.out_dir / SUMMARY_NAME,
                  "plot": self.out_dir / PLOT_NAME}

@@ -179,11 +179,14 @@ def parse_backend_options(text: str) -> Dict[str, object]:
 class Frame:
     msg: object  # Image or CompressedImage
     received: float  # time.perf_counter() at the callback
+    received_ns: int = 0  # wall clock (time.time_ns(), as a restamping player stamps) at the callback
 
 
 # per-frame timings (ms): cloud and color include their publish; publish = time inside the
 # publish() calls of depth, points and depth/image_color (rclpy's conversion, DDS serialisation and transport)
-FRAME_TIMING_KEYS = ("decode_ms", "preprocess_ms", "network_ms", "postprocess_ms")
+# depth/timing, one message per frame after its depth: the stages, and where its latency went: in_ms =
+# image stamp -> this node's callback (camera/player, transport, executor), node_ms = callback -> depth published
+FRAME_TIMING_KEYS = ("decode_ms", "preprocess_ms", "network_ms", "postprocess_ms", "in_ms", "node_ms")
 STAGES = ("decode", "preprocess", "network", "postprocess", "depth_msg", "cloud", "color", "publish", "total",
           "latency")
 
@@ -427,7 +430,7 @@ class DepthNode(Node):
 
     def _on_image(self, msg) -> None:
         self._last_image = time.monotonic()
-        self.slot.put(Frame(msg, time.perf_counter()))
+        self.slot.put(Frame(msg, time.perf_counter(), time.time_ns()))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
@@ -477,13 +480,14 @@ class DepthNode(Node):
             if camera is not None:
                 self.get_logger().info(f"camera: {view.describe()}")
 
-        self._publish_timing(header, (t_decoded - t0) * 1e3, timing)
         publish_s = 0.0
         depth_msg = self._depth.message(header)
         t_pub = time.perf_counter()
         self.pub_depth.publish(depth_msg)
         t_depth = time.perf_counter()
         publish_s += t_depth - t_pub
+        in_ms = (frame.received_ns - convert.stamp_to_ns(header.stamp)) / 1e6
+        self._publish_timing(header, (t_decoded - t0) * 1e3, timing, in_ms, (t_depth - frame.received) * 1e3)
 
         t_cloud = t_depth
         if paired is not None:
@@ -492,7 +496,9 @@ class DepthNode(Node):
             if s.publish_cloud and self._wanted(self.pub_points):
                 colours = None
                 if s.cloud_rgb:
-                    colours = rgb if (oh, ow) == (h, w) else cv2.resize(rgb, (ow, oh), interpolation=cv2.INTER_AREA)
+                    # bilinear, not area averaging: a point's colour needs no anti-aliasing, and INTER_AREA
+                    # at this non-integer factor cost more than the whole network-resolution cloud
+                    colours = rgb if (oh, ow) == (h, w) else cv2.resize(rgb, (ow, oh), interpolation=cv2.INTER_LINEAR)
                 cloud = self._cloud.build(depth, intrinsics, header, stride=s.cloud_stride, rgb=colours)
                 t_pub = time.perf_counter()
                 self.pub_points.publish(cloud)
@@ -527,9 +533,9 @@ class DepthNode(Node):
             self.frames_out += 1
             self.processed.notify_all()
 
-    def _publish_timing(self, header, decode_ms: float, timing) -> None:
+    def _publish_timing(self, header, decode_ms: float, timing, in_ms: float, node_ms: float) -> None:
         """This frame's timings, stamped like its depth, so an evaluator pairs them exactly."""
-        values = (decode_ms, timing.preprocess_ms, timing.network_ms, timing.postprocess_ms)
+        values = (decode_ms, timing.preprocess_ms, timing.network_ms, timing.postprocess_ms, in_ms, node_ms)
         for key_value, value in zip(self._timing_status.values, values, strict=True):
             key_value.value = f"{value:.3f}"
         self.pub_timing.publish(DiagnosticArray(header=header, status=[self._timing_status]))
