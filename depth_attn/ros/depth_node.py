@@ -674,7 +674,13 @@ class DepthNode(Node):
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [self.diagnostics()]
-        self.pub_diag.publish(msg)
+        try:
+            self.pub_diag.publish(msg)
+        except Exception:
+            # Ctrl-C shuts the context down from the signal handler; a timer already due may still run
+            # once after that (seen under `ros2 launch` with a second Ctrl-C): nothing to publish to.
+            if self.context.ok():
+                raise
 
     def wait_processed(self, count: int, timeout: float) -> bool:
         """Block until ``frames_out >= count`` (tests, benchmarks)."""
