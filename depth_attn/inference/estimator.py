@@ -161,9 +161,7 @@ class DepthEstimator:
         are cached apart; the PyTorch model, if built, is reused)."""
         input_hw = (int(input_hw[0]), int(input_hw[1]))
         check_input_size(self.config.network, input_hw)
-        source = ModelSource(self.model_config, input_hw, self.source.factory,
-                             weights_sha256=self.source.weights_sha256, max_depth=self.source.max_depth,
-                             _model=self.source._model)
+        source = replace(self.source, input_hw=input_hw)  # the same network (and built model), another size
         backend = create_backend(self.config.backend, source.model, self._backend_options(), source)
         log.info("%s now runs at input %dx%d (was %dx%d)", self.model_config.name, input_hw[0], input_hw[1],
                  self.input_hw[0], self.input_hw[1])
