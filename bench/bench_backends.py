@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Dict, List
 
 REPO = Path(__file__).resolve().parents[1]
+
+from depth_attn.cli.doctor import cpu_model  # noqa: E402
+
 TORCH_MODES = ("eager", "channels_last", "compile", "eager-1t")  # -1t: one thread (set per call)
 
 
@@ -52,14 +55,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None, help="write the markdown table here")
     p.add_argument("--json", type=Path, default=None, help="write all numbers here")
     return p.parse_args(argv)
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    for line in cpuinfo.read_text(errors="replace").splitlines() if cpuinfo.exists() else []:
-        if line.lower().startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def main(argv=None) -> int:
@@ -128,7 +123,7 @@ def main(argv=None) -> int:
             onnx_path.unlink()
     meta = {
         "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{cpu_name()}, {platform.machine()}, {os.cpu_count()} logical CPUs",
+        "machine": f"{cpu_model()}, {platform.machine()}, {os.cpu_count()} logical CPUs",
         "command": "python bench/bench_backends.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "onnxruntime": onnxruntime.__version__,
         "input_hw": list(input_hw), "runs": args.runs, "warmup": args.warmup,

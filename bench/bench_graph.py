@@ -27,7 +27,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -41,17 +40,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
+from depth_attn.cli.doctor import cpu_model  # noqa: E402
 
 CASES = ("one/camera", "one/network", "processes/camera", "processes/network", "processes-default/camera")
 
@@ -230,7 +219,7 @@ def main() -> int:
             results.append(result)
             print(json.dumps(result), flush=True)
     lines = [
-        f"- machine: {cpu_name()}, {os.cpu_count()} cores; backend {args.backend} (METER-tiny, meter-xxs-kitti, "
+        f"- machine: {cpu_model()}, {os.cpu_count()} cores; backend {args.backend} (METER-tiny, meter-xxs-kitti, "
         "636x192 input); date " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         f"- command: `.venv/bin/python bench/bench_graph.py --rates {args.rates} --flat-out {args.flat_out:g} "
         f"--frames {args.frames} --backend {args.backend} --cases {','.join(cases)}`",

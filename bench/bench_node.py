@@ -29,6 +29,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "test"))  # the ROS test harness (private context, spinning executor)
 
+from depth_attn.cli.doctor import cpu_model  # noqa: E402
+
 
 def default_backend() -> str:
     try:
@@ -37,17 +39,6 @@ def default_backend() -> str:
         return "onnxruntime"
     except ImportError:
         return "torch"
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def subscriber_process(namespace: str) -> int:
@@ -290,7 +281,7 @@ def main(argv=None) -> int:
         results.append(res)
     info = estimator.describe()
     meta = {
-        "cpu": cpu_name(), "cores": os.cpu_count(), "python": f"Python {platform.python_version()}",
+        "cpu": cpu_model(), "cores": os.cpu_count(), "python": f"Python {platform.python_version()}",
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join([".venv/bin/python", "bench/bench_node.py"] + (argv if argv is not None else sys.argv[1:])),
         "model": f"{info.get('model')} ({args.weights})", "backend": backend,

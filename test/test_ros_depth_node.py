@@ -281,6 +281,7 @@ def test_depth_at_the_network_resolution_agrees_with_its_camera_info(graph, kitt
     fx, cx, fy, cy = info.p[0], info.p[2], info.p[5], info.p[6]
     assert fx == pytest.approx(721.5377 * 636 / 1242, rel=1e-6) and fy == pytest.approx(721.5377 * 192 / 375, rel=1e-6)
     assert cx == pytest.approx((609.5593 + 0.5) * 636 / 1242 - 0.5, rel=1e-6)
+    assert cy == pytest.approx((172.854 + 0.5) * 192 / 375 - 0.5, rel=1e-6)
     small = convert.image_to_depth(depth_msg)
     full = graph["estimator"].estimate(graph["rgb"], intrinsics=Intrinsics(721.5377, 721.5377, 609.5593, 172.854))
     # the network-resolution points, seen by the full camera, land where the camera-resolution depth is

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from depth_attn.cli.doctor import _cpu_model
+    from depth_attn.cli.doctor import cpu_model
     from depth_attn.inference import DepthEstimator, EstimatorConfig
     from depth_attn.inference.timing import measure_interleaved
 
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     h, w = first.input_hw
     print(f"{first.model_config.name}, input {h}x{w}, camera {args.camera_size[0]}x{args.camera_size[1]}, "
-          f"{args.precision}, {args.runs} runs after {args.warmup} warm-up, {_cpu_model()}")
+          f"{args.precision}, {args.runs} runs after {args.warmup} warm-up, {cpu_model()}")
     header = f"{'backend':12s} {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s} {'fps':>7s}"
     if end_to_end:
         header += f" {'e2e p50':>8s} {'e2e p90':>8s}"
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         report = {
             "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": {"cpu": _cpu_model(), "platform": platform.platform()},
+            "machine": {"cpu": cpu_model(), "platform": platform.platform()},
             "model": first.model_config.name, "input_hw": [h, w], "camera_hw": list(args.camera_size),
             "precision": args.precision, "runs": args.runs, "warmup": args.warmup, "options": options,
             "results": rows,

@@ -62,7 +62,7 @@ def devices() -> dict:
 
     import torch
 
-    info = {"machine": platform.machine(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+    info = {"machine": platform.machine(), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "cuda": []}
     model_file = Path("/proc/device-tree/model")
     if model_file.is_file():
@@ -81,7 +81,7 @@ def devices() -> dict:
     return info
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     import platform
 
     cpuinfo = Path("/proc/cpuinfo")

@@ -27,7 +27,6 @@ from depth_attn.evaluation.records import (
     write_summary,
 )
 
-
 # Where a frame's latency went, from the depth node's depth/timing: in_ms = image stamp -> the depth
 # node's callback (the player's publish, the DDS hop, the node's executor); node_ms = callback -> depth
 # published (queue, decode, pre/post-processing, network, messages); the rest of the latency is the
