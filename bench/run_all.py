@@ -1,7 +1,7 @@
 """Run every benchmark of docs/benchmarks.md in one go (what `make bench` does), one after the other
 so they do not disturb each other, and print where the results went.
 
-    .venv/bin/python bench/run_all.py                  # everything (about 8 minutes on 2 cores)
+    .venv/bin/python bench/run_all.py                  # everything (about 12 minutes on 2 cores)
     .venv/bin/python bench/run_all.py --only backends node
     .venv/bin/python bench/run_all.py --out out/bench
 
@@ -28,6 +28,10 @@ def commands(out: Path) -> dict:
         "node": ["bench_node.py", "--frames", "100", "--warmup", "10",
                  "--out", str(out / "node.md"), "--json", str(out / "node.json")],
         "graph": ["bench_graph.py", "--out", str(out / "graph")],
+        "graph_processes": ["bench_graph.py", "--rates", "10", "--flat-out", "0", "--frames", "90", "--cases",
+                            "one/camera,one/network,processes/camera,processes/network,processes-default/camera",
+                            "--out", str(out / "graph_processes")],
+        "dds_hop": ["bench_dds_hop.py", "--raw"],
         "zoo": ["bench_zoo.py", "--out", str(out / "zoo_results.csv")],
         "train": ["bench_train.py", "--out", str(out / "train.md")],
         "int8": ["bench_int8.py", "--runs", "40", "--profile", "base", "--out", str(out / "int8.md")],

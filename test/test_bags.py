@@ -65,7 +65,8 @@ def test_restamp_cdr_changes_only_the_stamp(kitti_bag):
     restamped = bags.BagMessage(message.topic, message.msgtype, message.log_time_ns,
                                 bags.restamp_cdr(message.rawdata, stamp))
     before, after = message.deserialize(), restamped.deserialize()
-    assert bags.stamp_to_ns(after.header.stamp) == stamp
+    assert bags.stamp_to_ns(after.header.stamp) == stamp == bags.stamp_of_cdr(restamped.rawdata)
+    assert bags.stamp_of_cdr(message.rawdata) == bags.stamp_to_ns(before.header.stamp)
     assert after.header.frame_id == before.header.frame_id and after.encoding == "32FC1"
     np.testing.assert_array_equal(after.data, before.data)
 

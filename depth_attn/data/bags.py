@@ -60,7 +60,7 @@ from depth_attn.data.frames import (
     iter_frames,
     iter_images,
 )
-from depth_attn.data.restamp import restamp_cdr, starts_with_header
+from depth_attn.data.restamp import restamp_cdr, stamp_of_cdr, starts_with_header
 
 __all__: Sequence[str] = (
     "CAMERA_FRAME", "CLOUD_TYPE", "COMPRESSED_TYPE", "GT_KEY", "GT_TOPIC", "IMAGE_TOPIC", "IMAGE_TYPE",
@@ -69,6 +69,6 @@ __all__: Sequence[str] = (
     "VELO_TOPIC", "BagError", "BagFrame", "BagMessage", "BagWriter", "bag_custom_data", "bag_topics",
     "camera_info_intrinsics", "camera_info_message", "compressed_image_message", "count_messages",
     "decode_depth", "decode_rgb", "find_image_topic", "image_message", "iter_frames", "iter_images",
-    "iter_messages", "pointcloud_message", "restamp_cdr", "starts_with_header", "stamp_to_ns",
+    "iter_messages", "pointcloud_message", "restamp_cdr", "stamp_of_cdr", "starts_with_header", "stamp_to_ns",
     "tf_static_message", "typestore",
 )
