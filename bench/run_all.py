@@ -1,7 +1,7 @@
 """Run every benchmark of docs/benchmarks.md in one go (what `make bench` does), one after the other
 so they do not disturb each other, and print where the results went.
 
-    .venv/bin/python bench/run_all.py                  # everything (about 12 minutes on 2 cores)
+    .venv/bin/python bench/run_all.py                  # everything, one after the other
     .venv/bin/python bench/run_all.py --only backends node
     .venv/bin/python bench/run_all.py --out out/bench
 
