@@ -85,8 +85,8 @@ class OnlineEvaluator:
         self.depth_received = 0
         self.depth_unpaired_dropped = 0
         self.network_ms: Optional[float] = None  # the depth node's latest network time (diagnostics)
-        self._frame_network_ms: OrderedDict[int, float] = OrderedDict()  # per-frame, by stamp
-        self._frame_path_ms: OrderedDict[int, Dict[str, float]] = OrderedDict()  # in_ms, node_ms, by stamp
+        # per-frame timings that came before their depth, by stamp: network_ms, in_ms, node_ms
+        self._frame_timing: OrderedDict[int, Dict[str, float]] = OrderedDict()
         self._awaiting_timing: OrderedDict[int, Dict[str, object]] = OrderedDict()  # scored, not yet logged
         self.frames_with_timing = 0
         self.frames_scored = 0
@@ -118,18 +118,14 @@ class OnlineEvaluator:
             network_ms = float(values["network_ms"])
         except (KeyError, ValueError):
             return None
-        path = {key: _float(values.get(key)) for key in PATH_KEYS}
+        timing = {"network_ms": network_ms, **{key: _float(values.get(key)) for key in PATH_KEYS}}
         row = self._awaiting_timing.get(stamp_ns)
         if row is None:
-            self._frame_network_ms[stamp_ns] = network_ms
-            self._frame_path_ms[stamp_ns] = path
-            while len(self._frame_network_ms) > self._limit:
-                self._frame_network_ms.popitem(last=False)
-            while len(self._frame_path_ms) > self._limit:
-                self._frame_path_ms.popitem(last=False)
+            self._frame_timing[stamp_ns] = timing
+            while len(self._frame_timing) > self._limit:
+                self._frame_timing.popitem(last=False)
             return None
-        row["network_ms"] = network_ms
-        row.update(path)
+        row.update(timing)
         self.frames_with_timing += 1
         self._log_awaiting(through=stamp_ns)
         return row
@@ -171,10 +167,11 @@ class OnlineEvaluator:
             # ground truth's grid, as the offline evaluation scores the network's output.
             depth = cv2.resize(depth, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
         latency_ms = (received_ns - stamp_ns) / 1e6
-        network_ms = self._frame_network_ms.pop(stamp_ns, None)
+        timing = self._frame_timing.pop(stamp_ns, {})
+        network_ms = timing.get("network_ms")
         row = frame_row(ordinal, stamp_ns, depth, gt, latency_ms, network_ms, self.crop, self.min_depth,
                         self.max_depth)
-        row.update(self._frame_path_ms.pop(stamp_ns, {}))
+        row.update(timing)
         if self.save_depth:
             save_prediction(self.out_dir, ordinal, depth)
         if self.first_received_ns is None:
