@@ -9,8 +9,11 @@ depth's hop to the eval node). "As fast as it goes": the highest tried rate
 that loses at most 5 % of the frames (ros2_benchmark's rule), and the player sending flat out.
 
 Cases (``--cases``, LAYOUT/DEPTH_RESOLUTION):
-  one/camera         all three nodes in one process (`depth-attn run`), depth at the camera's 1242x375
+  one/camera         all three nodes in one process (`depth-attn run`), depth at the camera's 1242x375;
+                     the nodes hand messages to each other in-process (depth_attn/ros/intra_process.py)
   one/network        the same with depth_resolution: network (636x192 depth and camera info)
+  one-dds/camera     one process, every message through DDS (`depth-attn run --no-intra-process`)
+  one-dds/network    the same at the network's resolution
   processes/camera   each node in a process of its own (`depth-attn run --node NAME`), as on a robot,
                      with the transport `depth-attn run` sets up (config/fastdds_large_data.xml)
   processes/network  the same with depth at the network's resolution
@@ -42,7 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from depth_attn.cli.doctor import cpu_model  # noqa: E402
 
-CASES = ("one/camera", "one/network", "processes/camera", "processes/network", "processes-default/camera")
+CASES = ("one/camera", "one/network", "one-dds/camera", "one-dds/network", "processes/camera", "processes/network", "processes-default/camera")
 
 
 def graph_sets(bag: Path, out_dir: Path, rate: float, frames: int, backend: str, warmup: int,
@@ -144,8 +147,9 @@ def run_once(bag: Path, out_dir: Path, rate: float, frames: int, backend: str, w
 
     layout, depth_resolution = case.split("/")
     sets = graph_sets(bag, out_dir, rate, frames, backend, warmup, depth_resolution)
-    if layout == "one":
-        run_graph(make_spec(REPO / "config" / "kitti_eval.yaml", sets=sets), duration=900.0)
+    if layout in ("one", "one-dds"):
+        spec = make_spec(REPO / "config" / "kitti_eval.yaml", sets=sets, intra_process=layout == "one")
+        run_graph(spec, duration=900.0)
     else:
         run_in_processes(sets, out_dir, "default" if layout == "processes-default" else "profile", profile)
     summary = json.loads((out_dir / "summary.json").read_text())

@@ -22,7 +22,7 @@ from depth_attn.imageio import read_depth_png
 from depth_attn.models import build_model
 from depth_attn.paths import data_dir
 from depth_attn.training import TrainError, load_config, train
-from depth_attn.training.augment import AugmentConfig, augment, sample_rng
+from depth_attn.training.augment import AugmentConfig, augment, cutmix_batch, sample_rng
 from depth_attn.training.checkpoint import load_resume
 from depth_attn.training.config import TrainConfigError, parse_config
 from depth_attn.training.data import DataError, make_source
@@ -148,6 +148,31 @@ def test_augmentation_sizes_metres_and_intrinsics():
     assert flipped.intrinsics.cx == pytest.approx(319 - view.intrinsics.cx, abs=1e-6)
     assert np.allclose(flipped.image, view.image[:, :, ::-1])
 
+
+
+def test_cutmix_pastes_a_box_of_the_next_view_with_its_depth():
+    images = np.random.default_rng(0).random((3, 3, 16, 40)).astype(np.float32)
+    originals = images.copy()
+    depths = np.stack([np.full((16, 40), d, np.float32) for d in (5.0, 10.0, 20.0)])
+    depths[2, :, :5] = np.nan  # no ground truth there: stays "none" where it is pasted
+    config = AugmentConfig(input_hw=(16, 40), mix=1.0, mix_area=(0.25, 0.25))
+    mixed_images, mixed_depths, count = cutmix_batch(images, depths, config, np.random.default_rng(1))
+    assert count == 3 and mixed_images.shape == images.shape
+    for i in range(3):
+        j = (i + 1) % 3
+        same = (mixed_depths[i] == depths[i]) | (np.isnan(mixed_depths[i]) & np.isnan(depths[i]))
+        box = ~same
+        pasted = np.argwhere(np.any(mixed_images[i] != images[i], axis=0))
+        (top, left), (bottom, right) = pasted.min(0), pasted.max(0) + 1
+        assert (bottom - top, right - left) == (8, 20)  # sqrt(0.25) of each side
+        assert np.array_equal(mixed_images[i][:, top:bottom, left:right], images[j][:, top:bottom, left:right])
+        assert np.array_equal(mixed_depths[i][top:bottom, left:right], depths[j][top:bottom, left:right], equal_nan=True)
+        assert not box[:top].any() and not box[bottom:].any() and not box[:, :left].any()  # outside the box: untouched, metres unchanged
+    assert np.array_equal(images, originals)  # the inputs are not modified in place
+    untouched, _, none = cutmix_batch(images, depths, AugmentConfig(mix=0.0), np.random.default_rng(1))
+    assert none == 0 and untouched is images
+    with pytest.raises(ValueError, match="mix"):
+        AugmentConfig(mix=1.5).check()
 
 def test_student_initialisation_report():
     state = load_state_dict(locate("meter-xxs-kitti"))

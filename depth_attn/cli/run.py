@@ -32,6 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="an extra rcl remapping rule (repeatable), e.g. depth_node:image:=/camera/image_raw")
     p.add_argument("--node", dest="nodes", action="append", default=None, metavar="NAME",
                    help="run only these nodes (repeatable) instead of the config's depth_attn_run.nodes")
+    p.add_argument("--no-intra-process", dest="intra_process", action="store_false", default=None,
+                   help="send every message between the graph's nodes through DDS (default: the nodes hand "
+                   "messages to each other in-process, as rclcpp's intra-process comms do; listeners outside "
+                   "the process still get them through DDS). Also depth_attn_run.intra_process: false")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="stop after this many seconds (default: run until finished or Ctrl-C)")
     p.set_defaults(func=run)
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"depth-attn run: {name}={value} (camera-size images between processes; DEPTH_ATTN_TRANSPORT="
               "default keeps Fast DDS's defaults, =large_data its builtin mode)", file=sys.stderr)
     try:
-        spec = make_spec(package_config(args.config), args.sets, args.nodes, args.remaps)
+        spec = make_spec(package_config(args.config), args.sets, args.nodes, args.remaps, args.intra_process)
         code = run_graph(spec, duration=args.duration)
     except GraphError as exc:
         print(f"depth-attn run: error: {exc}", file=sys.stderr)

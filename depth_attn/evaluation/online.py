@@ -28,9 +28,9 @@ from depth_attn.evaluation.records import (
 )
 
 # Where a frame's latency went, from the depth node's depth/timing: in_ms = image stamp -> the depth
-# node's callback (the player's publish, the DDS hop, the node's executor); node_ms = callback -> depth
-# published (queue, decode, pre/post-processing, network, messages); the rest of the latency is the
-# depth's hop to this node.
+# node's callback (the player's publish, the DDS hop or in-process hand-over, the node's executor);
+# node_ms = callback -> depth handed to publish() (queue, decode, pre/post-processing, network, the
+# message); the rest of the latency is the depth's hop to this node (its publish call included).
 PATH_KEYS = ("in_ms", "node_ms")
 
 

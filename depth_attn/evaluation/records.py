@@ -20,7 +20,7 @@ SUMMARY_NAME = "summary.json"
 PLOT_NAME = "frames.png"
 DEPTH_DIR_NAME = "depth"  # with save_depth: <out_dir>/depth/<frame:06d>.png, the scored predictions
 # in_ms / node_ms (online only, from the depth node's depth/timing): image stamp -> the depth node's
-# callback, and callback -> depth published; latency_ms - in_ms - node_ms is the depth's hop to the scorer.
+# callback, and callback -> depth handed to publish(); latency_ms - in_ms - node_ms is the depth's hop to the scorer.
 CSV_COLUMNS = ("frame", "stamp_ns", "latency_ms", "network_ms", "in_ms", "node_ms", *METRIC_NAMES, "valid_pixels")
 PERCENTILES = (50, 90, 99)
 

@@ -41,7 +41,7 @@ from depth_attn.encodings import EncodingError
 from depth_attn.geometry import Intrinsics
 from depth_attn.inference.backends.base import BACKENDS, PRECISIONS
 from depth_attn.models.registry import NETWORKS, PLACEMENTS, SIZES, VARIANTS
-from depth_attn.ros import convert
+from depth_attn.ros import convert, intra_process
 from depth_attn.stream import (
     FrameWorker,
     LatestSlot,
@@ -185,7 +185,7 @@ class Frame:
 # per-frame timings (ms): cloud and color include their publish; publish = time inside the
 # publish() calls of depth, points and depth/image_color (rclpy's conversion, DDS serialisation and transport)
 # depth/timing, one message per frame after its depth: the stages, and where its latency went: in_ms =
-# image stamp -> this node's callback (camera/player, transport, executor), node_ms = callback -> depth published
+# image stamp -> this node's callback (camera/player, transport, executor), node_ms = callback -> depth handed to publish()
 FRAME_TIMING_KEYS = ("decode_ms", "preprocess_ms", "network_ms", "postprocess_ms", "in_ms", "node_ms")
 STAGES = ("decode", "preprocess", "network", "postprocess", "depth_msg", "cloud", "color", "publish", "total",
           "latency")
@@ -251,11 +251,14 @@ class DepthNode(Node):
 
         out_qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE if s.output_reliability == "reliable"
                              else ReliabilityPolicy.BEST_EFFORT)
-        self.pub_depth = self.create_publisher(Image, DEPTH_TOPIC, out_qos)
-        self.pub_info = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
-        self.pub_points = self.create_publisher(PointCloud2, "points", out_qos)
-        self.pub_color = self.create_publisher(Image, COLOR_TOPIC, out_qos)
-        self.pub_timing = self.create_publisher(DiagnosticArray, "depth/timing", out_qos)
+        # the messages' buffers are reused frame after frame: in-process subscribers get copies
+        self.pub_depth = intra_process.create_publisher(self, Image, DEPTH_TOPIC, out_qos, reuses_buffers=True)
+        self.pub_info = intra_process.create_publisher(self, CameraInfo, "depth/camera_info", out_qos,
+                                                       reuses_buffers=True)
+        self.pub_points = intra_process.create_publisher(self, PointCloud2, "points", out_qos, reuses_buffers=True)
+        self.pub_color = intra_process.create_publisher(self, Image, COLOR_TOPIC, out_qos, reuses_buffers=True)
+        self.pub_timing = intra_process.create_publisher(self, DiagnosticArray, "depth/timing", out_qos,
+                                                         reuses_buffers=True)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._timing_status = DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{node_name}: timing",
                                                values=[KeyValue(key=k) for k in FRAME_TIMING_KEYS])
@@ -265,13 +268,15 @@ class DepthNode(Node):
         # replay in another process (Fast DDS drops best-effort frames of ~1 MB between processes).
         overrides = QoSOverridingOptions.with_default_policies()
         if s.image_transport == "compressed":
-            self.sub_image = self.create_subscription(CompressedImage, "image/compressed", self._on_image,
-                                                      qos_profile_sensor_data, qos_overriding_options=overrides)
+            self.sub_image = intra_process.create_subscription(
+                self, CompressedImage, "image/compressed", self._on_image, qos_profile_sensor_data,
+                qos_overriding_options=overrides)
         else:
-            self.sub_image = self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data,
-                                                      qos_overriding_options=overrides)
-        self.sub_info = self.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
-                                                 qos_profile_sensor_data, qos_overriding_options=overrides)
+            self.sub_image = intra_process.create_subscription(
+                self, Image, "image", self._on_image, qos_profile_sensor_data, qos_overriding_options=overrides)
+        self.sub_info = intra_process.create_subscription(
+            self, CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data,
+            qos_overriding_options=overrides)
         self.diag_timer = self.create_timer(s.diagnostics_period, self.publish_diagnostics)
 
         prefer_frame_latency()
@@ -487,7 +492,9 @@ class DepthNode(Node):
         t_depth = time.perf_counter()
         publish_s += t_depth - t_pub
         in_ms = (frame.received_ns - convert.stamp_to_ns(header.stamp)) / 1e6
-        self._publish_timing(header, (t_decoded - t0) * 1e3, timing, in_ms, (t_depth - frame.received) * 1e3)
+        # node_ms ends where the depth is handed to publish(): the publish itself (serialising, or an
+        # in-process subscriber's callback) belongs to the hop out
+        self._publish_timing(header, (t_decoded - t0) * 1e3, timing, in_ms, (t_pub - frame.received) * 1e3)
 
         t_cloud = t_depth
         if paired is not None:

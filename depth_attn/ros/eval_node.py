@@ -33,7 +33,7 @@ from sensor_msgs.msg import Image
 from depth_attn.evaluation.online import OnlineEvaluator
 from depth_attn.evaluation.records import format_table
 from depth_attn.metrics import CROPS
-from depth_attn.ros import convert
+from depth_attn.ros import convert, intra_process
 
 PARAMETERS = {
     "out_dir": ("out/kitti_eval", "folder for frames.csv, summary.json and frames.png"),
@@ -74,11 +74,12 @@ class EvalNode(Node):
                                else ReliabilityPolicy.BEST_EFFORT)
         gt_qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         # depth arrivals get their own callback group: their receive time must not wait behind other callbacks
-        self.sub_depth = self.create_subscription(Image, "depth/image_rect", self._on_depth, depth_qos,
-                                                  callback_group=MutuallyExclusiveCallbackGroup())
-        self.sub_gt = self.create_subscription(Image, "ground_truth", self._on_gt, gt_qos,
-                                               callback_group=MutuallyExclusiveCallbackGroup())
-        self.sub_timing = self.create_subscription(DiagnosticArray, "depth/timing", self._on_timing, depth_qos)
+        self.sub_depth = intra_process.create_subscription(self, Image, "depth/image_rect", self._on_depth, depth_qos,
+                                                           callback_group=MutuallyExclusiveCallbackGroup())
+        self.sub_gt = intra_process.create_subscription(self, Image, "ground_truth", self._on_gt, gt_qos,
+                                                        callback_group=MutuallyExclusiveCallbackGroup())
+        self.sub_timing = intra_process.create_subscription(self, DiagnosticArray, "depth/timing", self._on_timing,
+                                                            depth_qos)
         self.sub_diag = self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.timer = self.create_timer(0.2, self._check_idle)
         self.worker = threading.Thread(target=self._work, name=f"{node_name}-worker", daemon=True)

@@ -16,6 +16,10 @@ Config file
         depth_node:
           ros__parameters: {backend: onnxruntime, ...}
 
+    ``intra_process`` (bool, default true): the nodes of the graph hand their messages to each other
+    in-process (``depth_attn.ros.intra_process``; DDS still carries them to listeners outside the
+    process); ``false`` or ``depth-attn run --no-intra-process`` sends everything through DDS.
+
     ``remappings`` are ordinary rcl remapping rules; a ``NODE:`` prefix limits a rule to that node
     (rcl's own syntax), a rule without one applies to every node of the graph. rcl applies the first
     rule that matches, so ``--remap`` rules (given first) override the file's.
@@ -60,6 +64,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from depth_attn.ros import intra_process
+
 RUNNER_SECTION = "depth_attn_run"
 
 NODE_TYPES: Dict[str, str] = {
@@ -79,6 +85,7 @@ class GraphSpec:
     nodes: List[str]
     remappings: List[str] = field(default_factory=list)
     parameters: List[str] = field(default_factory=list)  # rcl "-p" arguments: "[NODE:]PARAM:=VALUE"
+    intra_process: bool = True  # the nodes hand messages to each other in-process (intra_process.py)
 
     def cli_args(self) -> List[str]:
         args = ["--ros-args"]
@@ -103,8 +110,8 @@ def load_class(name: str):
     return getattr(module, class_name)
 
 
-def read_runner_section(config: Optional[Path]) -> Dict[str, List[str]]:
-    """``nodes`` and ``remappings`` from the config's ``depth_attn_run`` section (parsed as a ROS
+def read_runner_section(config: Optional[Path]) -> Dict[str, object]:
+    """``nodes``, ``remappings`` and ``intra_process`` from the config's ``depth_attn_run`` section (parsed as a ROS
     params file, so a file rcl would reject is rejected here too)."""
     if config is None:
         return {}
@@ -117,10 +124,12 @@ def read_runner_section(config: Optional[Path]) -> Dict[str, List[str]]:
         params = parameter_dict_from_yaml_file(str(config), target_nodes=[RUNNER_SECTION])
     except Exception as exc:  # RuntimeError / yaml errors: the file is not a valid params file
         raise GraphError(f"{config} is not a valid ROS 2 params file: {exc}") from exc
-    out: Dict[str, List[str]] = {}
+    out: Dict[str, object] = {}
     for key in ("nodes", "remappings"):
         if key in params:
             out[key] = list(params[key].value.string_array_value)
+    if "intra_process" in params:
+        out["intra_process"] = bool(params["intra_process"].value.bool_value)
     return out
 
 
@@ -143,7 +152,8 @@ def parse_set(items: Sequence[str], nodes: Sequence[str]) -> List[str]:
 
 
 def make_spec(config: Optional[Path], sets: Sequence[str] = (), nodes: Optional[Sequence[str]] = None,
-              remappings: Sequence[str] = ()) -> GraphSpec:
+              remappings: Sequence[str] = (), intra_process: Optional[bool] = None) -> GraphSpec:
+    """``intra_process`` None: the config's ``depth_attn_run.intra_process`` (default true)."""
     section = read_runner_section(config)
     node_names = list(nodes or section.get("nodes") or [])
     if not node_names:
@@ -157,6 +167,7 @@ def make_spec(config: Optional[Path], sets: Sequence[str] = (), nodes: Optional[
         nodes=node_names,
         remappings=list(remappings) + list(section.get("remappings", [])),  # rcl: the first matching rule wins
         parameters=parse_set(sets, node_names),
+        intra_process=bool(section.get("intra_process", True)) if intra_process is None else intra_process,
     )
 
 
@@ -179,6 +190,7 @@ class Graph:
         self.spec = spec
         self.context = Context()
         rclpy.init(args=[], context=self.context)
+        self.bus = intra_process.enable(self.context) if spec.intra_process else None
         self.nodes: Dict[str, object] = {}
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -234,6 +246,8 @@ class Graph:
                 close()
             if executor is not None:
                 executor.remove_node(node)
+            if self.bus is not None:
+                self.bus.remove_node(node.get_name())
             node.destroy_node()
         self.nodes.clear()
         if executor is not None:

@@ -27,6 +27,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from depth_attn.data import bags
+from depth_attn.ros import intra_process
 
 PARAMETERS = {
     "bag": ("", "the bag to play: a rosbag2 folder or its .mcap / .db3 file"),
@@ -94,8 +95,8 @@ class BagPlayer(Node):
                 continue
             self.classes[topic] = cls
             self.restampable[topic] = bags.starts_with_header(msgtype)
-            self.publishers_by_topic[topic] = self.create_publisher(
-                cls, topic, latched if topic == bags.TF_STATIC_TOPIC else qos)
+            self.publishers_by_topic[topic] = intra_process.create_publisher(
+                self, cls, topic, latched if topic == bags.TF_STATIC_TOPIC else qos)
         self.finished = threading.Event()
         self.exit_code = 0
         self.error: Optional[str] = None
@@ -176,46 +177,61 @@ class BagPlayer(Node):
 
     def _play_once(self, first_pass: bool) -> None:
         """One pass over the bag. Frames keep one schedule across passes: ``frame_rate`` frames per
-        second, or the bag's timing / ``rate`` with the next pass one mean frame interval after the last."""
+        second, or the bag's timing / ``rate`` with the next pass one mean frame interval after the last.
+        A frame is the messages that share a log time: made ready before the frame is due (for the
+        subscribers in this process, deserialised, as a camera driver has its image ready when it stamps
+        it), then stamped and sent together, camera info before its image."""
         p = self.params
         rate, frame_period = float(p["rate"]), (1.0 / p["frame_rate"] if p["frame_rate"] > 0 else None)
         pass_start: Optional[float] = None
         start_log: Optional[int] = None
         last_log: Optional[int] = None
-        new_stamp: Optional[int] = None
-        for message in bags.iter_messages(self.bag, list(self.topics)):
+        for group in _frames(bags.iter_messages(self.bag, list(self.topics))):
             if self._stop.is_set():
                 return
-            if message.topic == bags.TF_STATIC_TOPIC:
-                if first_pass:
-                    self.publishers_by_topic[message.topic].publish(message.rawdata)
+            frame = []
+            for message in group:
+                if message.topic == bags.TF_STATIC_TOPIC:
+                    if first_pass:
+                        self.publishers_by_topic[message.topic].publish(message.rawdata)
+                    continue
+                frame.append(message)
+            if not frame:
                 continue
-            if message.log_time_ns != last_log:  # a new frame
-                if frame_period is not None:
-                    if self._schedule_start is None:
-                        self._schedule_start = time.monotonic()
-                    due = self._schedule_start + self.frames_sent * frame_period
-                else:
-                    if pass_start is None:
-                        pass_start, start_log = self._next_pass_due or time.monotonic(), message.log_time_ns
-                    due = pass_start + (message.log_time_ns - start_log) / 1e9 / rate
-                delay = due - time.monotonic()
-                if delay > 0 and self._stop.wait(delay):
-                    return
-                if pass_start is not None and last_log is not None and self.frames_sent:
-                    self._mean_interval = (message.log_time_ns - start_log) / 1e9 / rate / max(self._pass_frames, 1)
-                last_log = message.log_time_ns
-                self.frames_sent += 1
-                self._pass_frames += 1
-                new_stamp = None
-            publisher = self.publishers_by_topic[message.topic]
-            if p["restamp"] and self.restampable[message.topic]:
-                if new_stamp is None:  # stamped right before the frame's first message goes out
-                    new_stamp = time.time_ns()
-                publisher.publish(bags.restamp_cdr(message.rawdata, new_stamp))
+            frame.sort(key=lambda m: self.topics[m.topic] != CAMERA_INFO_TYPE)  # stable: the rest in bag order
+            ready = [(m, self.publishers_by_topic[m.topic], _prepare(self.publishers_by_topic[m.topic], m.rawdata))
+                     for m in frame]
+            log_time = frame[0].log_time_ns
+            if frame_period is not None:
+                if self._schedule_start is None:
+                    self._schedule_start = time.monotonic()
+                due = self._schedule_start + self.frames_sent * frame_period
             else:
-                publisher.publish(message.rawdata)
-            self.messages_sent += 1
+                if pass_start is None:
+                    pass_start, start_log = self._next_pass_due or time.monotonic(), log_time
+                due = pass_start + (log_time - start_log) / 1e9 / rate
+            delay = due - time.monotonic()
+            if delay > 0 and self._stop.wait(delay):
+                return
+            if pass_start is not None and last_log is not None and self.frames_sent:
+                self._mean_interval = (log_time - start_log) / 1e9 / rate / max(self._pass_frames, 1)
+            last_log = log_time
+            self.frames_sent += 1
+            self._pass_frames += 1
+            new_stamp = time.time_ns()  # right before the frame's first message goes out
+            for message, publisher, prepared in ready:
+                restamp = p["restamp"] and self.restampable[message.topic]
+                if prepared is not None:
+                    if restamp:
+                        _set_stamp(prepared, new_stamp)
+                    raw = message.rawdata
+                    publisher.publish_prepared(prepared, (lambda raw=raw: bags.restamp_cdr(raw, new_stamp))
+                                               if restamp else (lambda raw=raw: raw))
+                elif restamp:
+                    publisher.publish(bags.restamp_cdr(message.rawdata, new_stamp))
+                else:
+                    publisher.publish(message.rawdata)
+                self.messages_sent += 1
         if pass_start is not None:
             self._next_pass_due = time.monotonic() + self._mean_interval
         self._pass_frames = 0
@@ -298,3 +314,29 @@ def main(args=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+
+
+def _frames(messages):
+    """Consecutive messages with one log time, as lists."""
+    group: List = []
+    for message in messages:
+        if group and message.log_time_ns != group[0].log_time_ns:
+            yield group
+            group = []
+        group.append(message)
+    if group:
+        yield group
+
+
+def _prepare(publisher, rawdata):
+    """The deserialised message where ``publisher`` serves subscribers in this process, else None."""
+    prepare = getattr(publisher, "prepare", None)
+    return prepare(rawdata) if prepare is not None else None
+
+
+def _set_stamp(msg, stamp_ns: int) -> None:
+    msg.header.stamp.sec = int(stamp_ns // 1_000_000_000)
+    msg.header.stamp.nanosec = int(stamp_ns % 1_000_000_000)

@@ -31,6 +31,10 @@ class AugmentConfig:
     gamma: Tuple[float, float] = (0.9, 1.1)
     brightness: Tuple[float, float] = (0.9, 1.1)
     colour: Tuple[float, float] = (0.9, 1.1)
+    # probability that a view gets a box of another view of its batch pasted in (CutMix); the teacher
+    # sees the mixed view too, so its targets stay consistent, and per-pixel ground truth moves with the box
+    mix: float = 0.0
+    mix_area: Tuple[float, float] = (0.2, 0.6)  # the box's share of the view
 
     @property
     def output_hw(self) -> Tuple[int, int]:
@@ -43,6 +47,10 @@ class AugmentConfig:
             raise ValueError(f"crop {ch}x{cw} is larger than the input size {h}x{w}")
         if not 0 < self.scale[0] <= self.scale[1]:
             raise ValueError(f"scale range must be 0 < low <= high, got {self.scale}")
+        if not 0.0 <= self.mix <= 1.0:
+            raise ValueError(f"mix is a probability in [0, 1], got {self.mix}")
+        if not 0.0 < self.mix_area[0] <= self.mix_area[1] < 1.0:
+            raise ValueError(f"mix_area must be 0 < low <= high < 1, got {self.mix_area}")
 
 
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
@@ -118,3 +126,28 @@ def augment(sample: Sample, config: AugmentConfig, rng: np.random.Generator) -> 
         image = np.clip(np.power(image, gamma) * brightness * colour[None, None, :], 0.0, 1.0)
     image = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
     return Augmented(image, np.ascontiguousarray(depth, dtype=np.float32), k)
+
+
+def cutmix_batch(images: np.ndarray, depths: np.ndarray, config: AugmentConfig,
+                 rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray, int]:
+    """CutMix within a batch: each view, with probability ``config.mix``, gets a box (its share of the
+    area uniform in ``config.mix_area``, the view's aspect ratio) of the next view pasted in at the same
+    place. The views share one camera and scale, so the pasted depth stays metric pixel by pixel.
+    images (B, 3, h, w), depths (B, h, w); returns new arrays and how many views were mixed."""
+    batch = images.shape[0]
+    if batch < 2 or config.mix <= 0:
+        return images, depths, 0
+    mixed_images, mixed_depths = images.copy(), depths.copy()
+    h, w = images.shape[-2:]
+    mixed = 0
+    for i in range(batch):
+        if rng.random() >= config.mix:
+            continue
+        j = (i + 1) % batch
+        side = float(np.sqrt(rng.uniform(*config.mix_area)))
+        bh, bw = max(1, round(h * side)), max(1, round(w * side))
+        top, left = int(rng.integers(0, h - bh + 1)), int(rng.integers(0, w - bw + 1))
+        mixed_images[i, :, top : top + bh, left : left + bw] = images[j, :, top : top + bh, left : left + bw]
+        mixed_depths[i, top : top + bh, left : left + bw] = depths[j, top : top + bh, left : left + bw]
+        mixed += 1
+    return mixed_images, mixed_depths, mixed

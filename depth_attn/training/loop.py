@@ -32,7 +32,7 @@ from depth_attn.models import build_model
 from depth_attn.models.attention import clear_load_balance_loss
 from depth_attn.paths import sha256_file
 from depth_attn.training import distributed as ddp
-from depth_attn.training.augment import augment, sample_rng
+from depth_attn.training.augment import augment, cutmix_batch, sample_rng
 from depth_attn.training.checkpoint import (
     CheckpointError,
     atomic_save,
@@ -296,8 +296,12 @@ class Trainer:
             view = augment(self.train_set[index], self.augment, sample_rng(self.config.schedule.seed, epoch, index))
             images.append(view.image)
             depths.append(view.depth)
-        x = torch.from_numpy(np.stack(images)).to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
-        gt = torch.from_numpy(np.stack(depths)).to(self.device, non_blocking=True)
+        image_batch, depth_batch = np.stack(images), np.stack(depths)
+        if self.augment.mix > 0:  # its own stream, so the per-frame views stay what they were without it
+            mix_rng = np.random.default_rng([int(self.config.schedule.seed), int(epoch), int(position), 1])
+            image_batch, depth_batch, _ = cutmix_batch(image_batch, depth_batch, self.augment, mix_rng)
+        x = torch.from_numpy(image_batch).to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        gt = torch.from_numpy(depth_batch).to(self.device, non_blocking=True)
         return x, gt, indices
 
     def _step(self, step: int) -> Dict[str, Any]:
