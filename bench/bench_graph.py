@@ -45,7 +45,8 @@ sys.path.insert(0, str(REPO))
 
 from depth_attn.cli.doctor import cpu_model  # noqa: E402
 
-CASES = ("one/camera", "one/network", "one-dds/camera", "one-dds/network", "processes/camera", "processes/network", "processes-default/camera")
+CASES = ("one/camera", "one/network", "one-dds/camera", "one-dds/network",
+         "processes/camera", "processes/network", "processes-default/camera")
 
 
 def graph_sets(bag: Path, out_dir: Path, rate: float, frames: int, backend: str, warmup: int,

@@ -89,6 +89,7 @@ def test_check_onnx_rejects_files_that_break_the_contract(tmp_path):
         export_onnx(torch.nn.Conv2d(3, 1, 1), tmp_path / "old.onnx", (8, 8), opset=13)
 
 
+@pytest.mark.heavy
 def test_dynamo_exporter_also_meets_the_contract(tmp_path):
     """The fallback exporter writes opset 18 (its lowest) and computes the same network."""
     model = seeded_model(METER_CONFIGS[0])

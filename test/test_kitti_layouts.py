@@ -186,6 +186,7 @@ def recorded_clip_abs_rel() -> float:
     return float(match.group(1))
 
 
+@pytest.mark.heavy
 def test_offline_eval_on_the_clip_gives_the_recorded_abs_rel(clip_bag, tmp_path):
     import json
 

@@ -71,6 +71,7 @@ def test_every_non_attention_tensor_is_loaded(kitti_state):
                 assert torch.equal(own[key], value), f"{variant}: {key}"
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("variant", ["base", "meta", "pyra", "moh"])
 def test_meter_variants_are_per_sample(variant, kitti_state):
     torch.manual_seed(0)

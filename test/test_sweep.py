@@ -21,6 +21,7 @@ def kitti_bag(tmp_path_factory):
     return write_bag(drive.frames, drive.calib, root / "bag", progress=False).path
 
 
+@pytest.mark.heavy
 def test_sweep_two_configs_tiny_input(kitti_bag, tmp_path, shared, capsys):
     out = tmp_path / "sweep"
     code = cli_main(["sweep", str(kitti_bag), "--configs", "meter-tiny-base,meter-tiny-meta,meter-base-base", "--input-size", "64x192",

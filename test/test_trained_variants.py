@@ -48,6 +48,7 @@ def test_shipped_checkpoint_loads_strictly_and_matches_its_card(variant):
     assert card["heldout"]["kitti2015"]["frames"] == 130
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
 def test_shipped_checkpoint_reproduces_its_heldout_accuracy(variant, backend):

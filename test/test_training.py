@@ -210,7 +210,7 @@ def test_distillation_moves_the_student_towards_the_teacher(tmp_path):
     raw = small_config(tmp_path / "run", **{"schedule.steps": 30, "schedule.threads": 2,
                                             "output.checkpoint_every": 100})
     raw["data"]["train"].append({"type": "kitti_raw", "path": str(KITTI / "sequence_sfnd"), "calib": str(CALIB),
-                                 "gt": "velodyne"})
+                                 "gt": "none"})
     raw["model"]["input_size"] = [128, 384]
     raw["augment"]["crop"] = [128, 256]
     config = parse_config(raw)

@@ -108,6 +108,7 @@ def check_loads_baseline(model, config):
         assert not [k for k in not_taken if k.startswith(("backbone.", "encoder."))]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("config", TINY, ids=str)
 def test_tiny_configuration(config):
     torch.manual_seed(0)

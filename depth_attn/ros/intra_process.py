@@ -33,7 +33,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
-_BUSES: "weakref.WeakKeyDictionary[Any, IntraProcessBus]" = weakref.WeakKeyDictionary()
+_BUSES: weakref.WeakKeyDictionary[Any, IntraProcessBus] = weakref.WeakKeyDictionary()
 _BUSES_LOCK = threading.Lock()
 RECENT_KEYS = 64  # per topic: in-process deliveries remembered to drop their DDS copies
 

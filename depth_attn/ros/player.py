@@ -225,7 +225,7 @@ class BagPlayer(Node):
                     if restamp:
                         _set_stamp(prepared, new_stamp)
                     raw = message.rawdata
-                    publisher.publish_prepared(prepared, (lambda raw=raw: bags.restamp_cdr(raw, new_stamp))
+                    publisher.publish_prepared(prepared, (lambda raw=raw, stamp=new_stamp: bags.restamp_cdr(raw, stamp))
                                                if restamp else (lambda raw=raw: raw))
                 elif restamp:
                     publisher.publish(bags.restamp_cdr(message.rawdata, new_stamp))
