@@ -240,7 +240,8 @@ def main() -> int:
             f"| {r['case']} | {label} | {r['sent']} | {r['received']} | {r['lost']} ({r['lost_pct']:.0f} %) | "
             f"{r['received_rate_hz']:.1f} | {r['latency_p50_ms']:.1f} / {r['latency_p90_ms']:.1f} / "
             f"{r['latency_p99_ms']:.1f} | {r['jitter_ms']:.1f} | {r['network_p50_ms']:.1f} | {r['node_p50_ms']:.1f} | "
-            f"{r['graph_cost_ms']:.1f} | {r['in_p50_ms']:.1f} / {r['node_outside_p50_ms']:.1f} / {r['out_p50_ms']:.1f} |"
+            f"{r['graph_cost_ms']:.1f} | {r['in_p50_ms']:.1f} / {r['node_outside_p50_ms']:.1f} / "
+            f"{r['out_p50_ms']:.1f} |"
         )
     for case in cases:
         sustained = [r for r in results if r["case"] == case and r["lost_pct"] <= 5.0 and r["rate_hz"] != args.flat_out]

@@ -35,7 +35,8 @@ def config(out_dir: Path, steps: int, threads: int) -> dict:
                   "input_size": [192, 636]},
         "teacher": {"network": "meter", "size": "tiny", "variant": "base", "weights": "meter-xxs-kitti"},
         "data": {"train": [
-            {"type": "kitti_raw", "path": "{data}/kitti/raw/2011_09_26/2011_09_26_drive_0023_sync", "gt": "velodyne_raw"},
+            {"type": "kitti_raw", "path": "{data}/kitti/raw/2011_09_26/2011_09_26_drive_0023_sync",
+             "gt": "velodyne_raw"},
             {"type": "images", "path": "{data}/kitti/unlabelled/drive_b_91", "calib": "{data}/kitti/raw/2011_09_26"}]},
         "augment": {"crop": [192, 636]},
         "objective": {"distill_output": 1.0, "distill_features": 1.0, "silog": 0.02},

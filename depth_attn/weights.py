@@ -338,7 +338,8 @@ AUTO = "auto"
 UNTRAINED_NAMES = ("", "none", "untrained")
 
 
-def available_for(network: str, size: str, variant: str, placement: str, dataset: str = "kitti") -> List[CheckpointInfo]:
+def available_for(network: str, size: str, variant: str, placement: str,
+                  dataset: str = "kitti") -> List[CheckpointInfo]:
     """Checkpoints on this machine that cover a configuration for a dataset, best first (shipped
     and cached ones before those only in the shared folder)."""
     return [info for info in known_checkpoints().values()

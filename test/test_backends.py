@@ -77,7 +77,8 @@ def test_onnxruntime_refuses_what_it_cannot_do(meter_onnx):
     with pytest.raises(BackendError, match="not an int8 file made by depth_attn"):
         OnnxRuntimeBackend(meter_onnx, precision="int8")  # an fp32 file is not run as if it were int8
     with pytest.raises(BackendError, match="int8 with ONNX Runtime runs on the CPU provider"):
-        choose_providers("cuda", "int8", ["cpu", "CUDAExecutionProvider"], ["CUDAExecutionProvider", "CPUExecutionProvider"])
+        choose_providers("cuda", "int8", ["cpu", "CUDAExecutionProvider"],
+                         ["CUDAExecutionProvider", "CPUExecutionProvider"])
     with pytest.raises(BackendError, match="CUDAExecutionProvider is not available.*onnxruntime-gpu"):
         choose_providers("cuda", "fp32", None, ["CPUExecutionProvider"])
     with pytest.raises(BackendError, match="optimization must be one of"):

@@ -49,7 +49,8 @@ def run_graph(bag, out_dir, *extra):
     spec.remappings += [f"player:/kitti/camera_color_left/image_raw:={ns}/kitti/camera_color_left/image_raw",
                         f"player:/kitti/camera_color_left/camera_info:={ns}/kitti/camera_color_left/camera_info",
                         f"player:/kitti/depth/ground_truth:={ns}/kitti/depth/ground_truth",
-                        f"depth_node:depth/image_rect:={ns}/depth/image_rect", f"depth_node:depth/timing:={ns}/depth/timing"]
+                        f"depth_node:depth/image_rect:={ns}/depth/image_rect",
+                        f"depth_node:depth/timing:={ns}/depth/timing"]
     with Graph(spec) as graph:
         code = graph.spin(duration=180.0)
         finished = graph.finished()

@@ -151,3 +151,22 @@ def test_run_help_teaches_its_use(capsys):
         cli_main(["run", "--help"])
     out = capsys.readouterr().out
     assert "--config" in out and "--set" in out and "depth_attn_run" in out and "examples" in out
+    assert "--no-intra-process" in out
+
+
+def test_intra_process_is_on_by_default_and_can_be_turned_off(tmp_path):
+    from depth_attn.ros import intra_process
+
+    assert graph.make_spec(DESKTOP).intra_process is True
+    assert graph.make_spec(DESKTOP, intra_process=False).intra_process is False
+    config = tmp_path / "dds.yaml"
+    config.write_text("depth_attn_run:\n  ros__parameters:\n    nodes: [depth_node]\n    intra_process: false\n")
+    assert graph.make_spec(config).intra_process is False
+    assert graph.make_spec(config, intra_process=True).intra_process is True  # the flag beats the file
+    for on in (True, False):
+        spec = graph.make_spec(DESKTOP, sets=["depth_node.backend=torch", "depth_node.weights=none"], intra_process=on)
+        with graph.Graph(spec) as g:
+            bus = intra_process.bus_for(g.context)
+            assert (bus is not None) == on
+            publisher = g.nodes["depth_node"].pub_depth
+            assert isinstance(publisher, intra_process.IntraProcessPublisher) == on

@@ -24,7 +24,8 @@ def kitti_bag(tmp_path_factory):
 @pytest.mark.heavy
 def test_sweep_two_configs_tiny_input(kitti_bag, tmp_path, shared, capsys):
     out = tmp_path / "sweep"
-    code = cli_main(["sweep", str(kitti_bag), "--configs", "meter-tiny-base,meter-tiny-meta,meter-base-base", "--input-size", "64x192",
+    code = cli_main(["sweep", str(kitti_bag), "--configs", "meter-tiny-base,meter-tiny-meta,meter-base-base",
+                     "--input-size", "64x192",
                      "--max-frames", "2", "--timing-runs", "3", "--out", str(out)])
     assert code == 0
     with open(out / "sweep.csv", newline="") as f:

@@ -134,8 +134,8 @@ def _node_result(variant, overrides, kitti_annotated):
         probe.listen(Image, "depth/image_rect")
         probe.publisher(Image, "image")
         probe.publisher(CameraInfo, "camera_info")
-        assert wait_until(lambda: node.sub_image.get_publisher_count() > 0 and node.pub_depth.get_subscription_count() > 0,
-                          20.0)
+        assert wait_until(lambda: node.sub_image.get_publisher_count() > 0
+                          and node.pub_depth.get_subscription_count() > 0, 20.0)
         meta = json.loads((kitti_annotated / "intrinsics.json").read_text())
         rgb = read_rgb(kitti_annotated / "image_02" / "0000000050.png")
         header = convert.make_header("camera", 1_700_000_000_000_000_000)

@@ -166,8 +166,10 @@ def test_cutmix_pastes_a_box_of_the_next_view_with_its_depth():
         (top, left), (bottom, right) = pasted.min(0), pasted.max(0) + 1
         assert (bottom - top, right - left) == (8, 20)  # sqrt(0.25) of each side
         assert np.array_equal(mixed_images[i][:, top:bottom, left:right], images[j][:, top:bottom, left:right])
-        assert np.array_equal(mixed_depths[i][top:bottom, left:right], depths[j][top:bottom, left:right], equal_nan=True)
-        assert not box[:top].any() and not box[bottom:].any() and not box[:, :left].any()  # outside the box: untouched, metres unchanged
+        assert np.array_equal(mixed_depths[i][top:bottom, left:right], depths[j][top:bottom, left:right],
+                              equal_nan=True)
+        # outside the box: untouched, metres unchanged
+        assert not box[:top].any() and not box[bottom:].any() and not box[:, :left].any()
     assert np.array_equal(images, originals)  # the inputs are not modified in place
     untouched, _, none = cutmix_batch(images, depths, AugmentConfig(mix=0.0), np.random.default_rng(1))
     assert none == 0 and untouched is images
@@ -267,7 +269,8 @@ def write_yaml(path: Path, raw: dict) -> Path:
 def test_sigint_leaves_a_loadable_checkpoint_and_every_finished_step(tmp_path):
     raw = small_config(tmp_path / "run", **{"schedule.steps": 500, "output.checkpoint_every": 1000})
     config_file = write_yaml(tmp_path / "train.yaml", raw)
-    proc = subprocess.Popen([sys.executable, "-m", "depth_attn.training", "--config", str(config_file), "--no-progress"],
+    proc = subprocess.Popen([sys.executable, "-m", "depth_attn.training", "--config", str(config_file),
+                             "--no-progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = tmp_path / "run" / "train.csv"
     deadline = time.monotonic() + 120

@@ -23,9 +23,11 @@ steps, held-out metrics, sha256, command) and curves.png. Use the result with
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="training config (YAML), e.g. config/train/meter_tiny_meta_distill_cpu.yaml")
+    parser.add_argument("--config", required=True,
+                        help="training config (YAML), e.g. config/train/meter_tiny_meta_distill_cpu.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set schedule.steps=500 --set output.dir=out/x (repeatable)")
+                        help="override a config value, e.g. --set schedule.steps=500 --set output.dir=out/x "
+                        "(repeatable)")
     parser.add_argument("--resume", default=None, metavar="CHECKPOINT|auto",
                         help="continue a run at its exact step from checkpoints/last.pt (auto: the one in output.dir)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to train.csv)")

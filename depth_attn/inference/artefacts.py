@@ -5,9 +5,9 @@ Keys (see ``cache.py``): the ONNX file by configuration, weights checksum, input
 precision (fp32), exporter and opset, torch version and a fingerprint of the model code; the
 engine by the ONNX file's key (which carries all of that: a cached engine is found and loaded
 without reading or hashing the ONNX file, which is only exported when the engine must be built),
-precision, calibration set, TensorRT version and GPU name and compute capability; the int8 ONNX file (ONNX Runtime on the CPU)
-by the fp32 file's checksum, the calibration set's checksum, the quantisation recipe and the ONNX
-Runtime version. Both int8 artefacts calibrate on the same frames (``calibration.py``).
+precision, calibration set, TensorRT version and GPU name and compute capability; the int8 ONNX
+file (ONNX Runtime on the CPU) by the fp32 file's checksum, the calibration set's checksum, the
+quantisation recipe and the ONNX Runtime version. Both int8 artefacts calibrate on the same frames (``calibration.py``).
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ class EstimatorConfig:
     size: str = "tiny"
     variant: str = "base"
     placement: str = "full"
-    weights: Optional[str] = None  # a known checkpoint name, a file, "auto" (the one covering the configuration); None/"none" = untrained
+    # a known checkpoint name, a file, "auto" (the one covering the configuration); None/"none" = untrained
+    weights: Optional[str] = None
     dataset: str = "kitti"  # what "auto" picks weights for
     allow_partial_weights: bool = False  # run even where the weights leave replaced attention untrained
     backend: str = "torch"
@@ -188,13 +189,15 @@ class DepthEstimator:
             return
         shown = ", ".join(self.coverage_gaps[:3]) + (", ..." if len(self.coverage_gaps) > 3 else "")
         try:
-            fix = f"use weights 'auto' ({weights_mod.resolve_auto(mc.network, mc.size, mc.variant, mc.placement, self.config.dataset)})"
+            covering = weights_mod.resolve_auto(mc.network, mc.size, mc.variant, mc.placement, self.config.dataset)
+            fix = f"use weights 'auto' ({covering})"
         except weights_mod.WeightsError:
             fix = (f"train them: depth-attn train --config config/train/meter_tiny_meta_distill_cpu.yaml "
                    f"--set model.variant={mc.variant}")
         raise weights_mod.WeightsError(
             f"weights {self.weights_name} do not cover {mc.name}: {len(self.coverage_gaps)} tensors differ between the "
-            f"network and the checkpoint ({shown}), so that part would run untrained. Fix: {fix}; or set allow_partial_weights "
+            f"network and the checkpoint ({shown}), so that part would run untrained. Fix: {fix}; "
+            "or set allow_partial_weights "
             "to run it anyway"
         )
 
@@ -269,7 +272,8 @@ class DepthEstimator:
         (w, h), (sw, sh) = view.camera_wh, view.scaled_wh
         return (sh, sw) if at_network_scale and sw <= w and sh <= h else (h, w)
 
-    def output_intrinsics(self, camera: Intrinsics, camera_wh: Tuple[int, int], output_hw: Tuple[int, int]) -> Intrinsics:
+    def output_intrinsics(self, camera: Intrinsics, camera_wh: Tuple[int, int],
+                          output_hw: Tuple[int, int]) -> Intrinsics:
         """The camera's intrinsics on the depth's grid (``output_hw``, see ``output_hw``)."""
         return camera if output_hw == (camera_wh[1], camera_wh[0]) else camera.resized(
             camera_wh, (output_hw[1], output_hw[0]))

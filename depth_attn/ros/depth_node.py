@@ -150,7 +150,8 @@ def untrained_warning(estimator) -> str:
         return (f"{name} runs UNTRAINED (weights: none): its depth is meaningless; use it for timing only, or set "
                 "weights: auto")
     if estimator.coverage_gaps:
-        return (f"{name} runs with weights {estimator.weights_name} that do not cover it ({len(estimator.coverage_gaps)} "
+        gaps = len(estimator.coverage_gaps)
+        return (f"{name} runs with weights {estimator.weights_name} that do not cover it ({gaps} "
                 "tensors untrained, allow_partial_weights is set): its depth is not trustworthy")
     return ""
 
@@ -185,7 +186,8 @@ class Frame:
 # per-frame timings (ms): cloud and color include their publish; publish = time inside the
 # publish() calls of depth, points and depth/image_color (rclpy's conversion, DDS serialisation and transport)
 # depth/timing, one message per frame after its depth: the stages, and where its latency went: in_ms =
-# image stamp -> this node's callback (camera/player, transport, executor), node_ms = callback -> depth handed to publish()
+# image stamp -> this node's callback (camera/player, transport, executor), node_ms = callback -> depth
+# handed to publish()
 FRAME_TIMING_KEYS = ("decode_ms", "preprocess_ms", "network_ms", "postprocess_ms", "in_ms", "node_ms")
 STAGES = ("decode", "preprocess", "network", "postprocess", "depth_msg", "cloud", "color", "publish", "total",
           "latency")

@@ -160,7 +160,8 @@ class Trainer:
         if self.resume_path is None:
             raise TrainError(
                 f"output folder {self.out_dir} holds another run ({previous.get('model', 'unknown model')}); "
-                f"continue it with --resume {self.out_dir / 'checkpoints' / 'last.pt'} or set output.dir to a new folder"
+                f"continue it with --resume {self.out_dir / 'checkpoints' / 'last.pt'} "
+                "or set output.dir to a new folder"
             )
         if previous.get("identity") not in (None, self.config.identity()):
             raise TrainError(f"output folder {self.out_dir} holds a run of {previous.get('identity')}, not "
@@ -218,7 +219,8 @@ class Trainer:
         if self.blockwise and self.info.enabled:
             raise TrainError("objective.feature_inputs: teacher (block-wise distillation) runs in one process; "
                              "use feature_inputs: student under torchrun")
-        self.student_tap = FeatureTap(self.student, self.feature_layers) if self.feature_layers and not self.blockwise else None
+        tapped = self.feature_layers and not self.blockwise
+        self.student_tap = FeatureTap(self.student, self.feature_layers) if tapped else None
         modules = dict(self.student.named_modules())
         self.student_tap_modules = {n: modules[n] for n in self.feature_layers} if self.blockwise else {}
         self.teacher_tap = FeatureTap(self.teacher, self.feature_layers) if self.feature_layers else None
@@ -300,7 +302,8 @@ class Trainer:
         if self.augment.mix > 0:  # its own stream, so the per-frame views stay what they were without it
             mix_rng = np.random.default_rng([int(self.config.schedule.seed), int(epoch), int(position), 1])
             image_batch, depth_batch, _ = cutmix_batch(image_batch, depth_batch, self.augment, mix_rng)
-        x = torch.from_numpy(image_batch).to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        x = torch.from_numpy(image_batch).to(self.device, non_blocking=True)
+        x = x.contiguous(memory_format=self.memory_format)
         gt = torch.from_numpy(depth_batch).to(self.device, non_blocking=True)
         return x, gt, indices
 
@@ -325,8 +328,10 @@ class Trainer:
                 student_features = [self.student_tap_modules[n](inp).float()
                                     for n, inp in zip(self.feature_layers, teacher_inputs, strict=True)]
         else:
-            student_features = [f.float() for f in self.student_tap.take(self.feature_layers)] if self.student_tap else []
-        loss, terms = total_loss(c.objective, self.student, student_m, gt, teacher_m, student_features, teacher_features)
+            tap = self.student_tap
+            student_features = [f.float() for f in tap.take(self.feature_layers)] if tap else []
+        loss, terms = total_loss(c.objective, self.student, student_m, gt, teacher_m, student_features,
+                                 teacher_features)
         clear_load_balance_loss(self.student)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -373,7 +378,8 @@ class Trainer:
         name = c.output.name or f"{m.network}-{m.size}-{m.variant}-{m.placement}-{c.output.dataset}"
         weights_path = self.out_dir / f"{name}.pth"
         save_state_dict(self.student, weights_path)
-        heldout = heldout_metrics(self.student, self.val_sets, self.input_hw, self.to_metres, c.output.crop, self.device)
+        heldout = heldout_metrics(self.student, self.val_sets, self.input_hw, self.to_metres, c.output.crop,
+                                  self.device)
         card = {
             "name": name,
             "file": weights_path.name,

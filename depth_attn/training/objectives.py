@@ -39,7 +39,8 @@ class ObjectiveConfig:
         if min(self.silog, self.distill_output, self.distill_features, self.load_balance) < 0:
             raise ValueError("objective weights must be >= 0")
         if self.silog == 0 and self.distill_output == 0 and self.distill_features == 0:
-            raise ValueError("no objective: give objective.silog and/or objective.distill_output/distill_features a weight")
+            raise ValueError("no objective: give objective.silog and/or objective.distill_output/distill_features "
+                             "a weight")
         if self.feature_inputs not in ("student", "teacher"):
             raise ValueError(f"feature_inputs must be 'student' or 'teacher', got {self.feature_inputs!r}")
         if not 0 <= self.silog_variance_focus <= 1:
