@@ -161,9 +161,10 @@ class IntraProcessPublisher:
         msg = deserialize_message(bytes(rawdata), self._msg_type)
         return msg if message_key(msg) is not None else None
 
-    def publish_prepared(self, msg, serialised: Callable[[], bytes]) -> None:
-        """Deliver ``msg`` (from ``prepare``) in-process, and ``serialised()`` (the same message's bytes)
-        through DDS where someone outside the process listens."""
+    def publish_prepared(self, msg, for_dds: Callable[[], Any]) -> None:
+        """Deliver ``msg`` (a message with a header, e.g. from ``prepare``) in-process, and ``for_dds()``
+        (the same message, or its serialised bytes, made only when needed) through DDS where someone
+        outside the process listens."""
         topic = self._publisher.topic_name
         subscribers = self._bus.subscribers(topic, self._msg_type)
         if subscribers:
@@ -171,27 +172,20 @@ class IntraProcessPublisher:
             if self._publisher.get_subscription_count() <= len(subscribers):
                 return
             self._bus.counts.also_dds += 1
-        self._publisher.publish(serialised())
+        self._publisher.publish(for_dds())
 
     def publish(self, msg) -> None:
-        topic = self._publisher.topic_name
-        subscribers = self._bus.subscribers(topic, self._msg_type)
-        if not subscribers:
-            self._publisher.publish(msg)
-            return
+        """Like rclpy's: ``msg`` is a message or its serialised bytes."""
         if isinstance(msg, (bytes, bytearray, memoryview)):
-            from rclpy.serialization import deserialize_message
-
-            delivered = deserialize_message(bytes(msg), self._msg_type)
-        else:
+            delivered = self.prepare(msg)
+        elif message_key(msg) is not None and self._bus.subscribers(self._publisher.topic_name, self._msg_type):
             delivered = copy.deepcopy(msg) if self._reuses_buffers else msg
-        if message_key(delivered) is None:  # no stamp to drop a DDS copy by: DDS only
+        else:  # nobody here, or no stamp to drop a DDS copy by: DDS only
+            delivered = None
+        if delivered is None:
             self._publisher.publish(msg)
-            return
-        self._bus.deliver(topic, delivered, subscribers)
-        if self._publisher.get_subscription_count() > len(subscribers):
-            self._bus.counts.also_dds += 1
-            self._publisher.publish(msg)
+        else:
+            self.publish_prepared(delivered, lambda: msg)
 
 
 def create_publisher(node, msg_type: type, topic: str, qos, *, reuses_buffers: bool = False, **kwargs):
