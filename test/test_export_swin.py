@@ -1,6 +1,8 @@
 """ONNX Runtime vs PyTorch parity of the tiny PixelFormer and NeWCRFs configurations, base and meta
-(every placement). Each is an 80-90 M-parameter network whose export takes 10-20 s here: this
-file is the slow part of the export tests (about 2 minutes on 2 cores)."""
+(placement full). Each is an 80-90 M-parameter network whose export takes 10-20 s here. The
+encoder-only and decoder-only meta placements are combinations of the same modules (a meta encoder
+with the base decoder, and the reverse): what ONNX export can break is a module's tracing, which
+full and base cover, and every placement runs in PyTorch in test_zoo_swin.py."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ SWIN_CONFIGS = [
     c
     for net in ("pixelformer", "newcrfs")
     for c in list_configs(net)
-    if c.size == "tiny" and c.variant in ("base", "meta")
+    if c.size == "tiny" and c.variant in ("base", "meta") and c.placement == "full"
 ]
 
 
