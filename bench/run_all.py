@@ -29,7 +29,8 @@ def commands(out: Path) -> dict:
                  "--out", str(out / "node.md"), "--json", str(out / "node.json")],
         "graph": ["bench_graph.py", "--out", str(out / "graph")],
         "graph_processes": ["bench_graph.py", "--rates", "10", "--flat-out", "0", "--frames", "90", "--cases",
-                            "one/camera,one/network,processes/camera,processes/network,processes-default/camera",
+                            "one/camera,one-dds/camera,one/network,one-dds/network,processes/camera,"
+                            "processes/network,processes-default/camera",
                             "--out", str(out / "graph_processes")],
         "dds_hop": ["bench_dds_hop.py", "--raw"],
         "zoo": ["bench_zoo.py", "--out", str(out / "zoo_results.csv")],
