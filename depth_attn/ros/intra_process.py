@@ -148,44 +148,51 @@ class IntraProcessPublisher:
         return self._publisher
 
     def get_subscription_count(self) -> int:
-        topic = self._publisher.topic_name
-        return max(self._publisher.get_subscription_count(), len(self._bus.subscribers(topic, self._msg_type)))
+        return max(self._publisher.get_subscription_count(), len(self._subscribers()))
 
-    def prepare(self, rawdata: bytes):
-        """The message a serialised ``rawdata`` holds, deserialised ahead of ``publish_prepared``, where
-        this process has subscribers for it (else None: publish the bytes)."""
-        if not self._bus.subscribers(self._publisher.topic_name, self._msg_type):
-            return None
+    def _subscribers(self) -> List[_Subscriber]:
+        return self._bus.subscribers(self._publisher.topic_name, self._msg_type)
+
+    def _deserialised(self, rawdata) -> Optional[Any]:
+        """The message in ``rawdata``, or None for one without a stamp to drop a DDS copy by."""
         from rclpy.serialization import deserialize_message
 
         msg = deserialize_message(bytes(rawdata), self._msg_type)
         return msg if message_key(msg) is not None else None
 
+    def prepare(self, rawdata: bytes):
+        """The message a serialised ``rawdata`` holds, deserialised ahead of ``publish_prepared``, where
+        this process has subscribers for it (else None: publish the bytes)."""
+        return self._deserialised(rawdata) if self._subscribers() else None
+
     def publish_prepared(self, msg, for_dds: Callable[[], Any]) -> None:
         """Deliver ``msg`` (a message with a header, e.g. from ``prepare``) in-process, and ``for_dds()``
         (the same message, or its serialised bytes, made only when needed) through DDS where someone
         outside the process listens."""
+        self._send(msg, self._subscribers(), for_dds)
+
+    def publish(self, msg) -> None:
+        """Like rclpy's: ``msg`` is a message or its serialised bytes."""
+        subscribers = self._subscribers()
+        delivered = None
+        if subscribers:
+            if isinstance(msg, (bytes, bytearray, memoryview)):
+                delivered = self._deserialised(msg)
+            elif message_key(msg) is not None:
+                delivered = copy.deepcopy(msg) if self._reuses_buffers else msg
+        if delivered is None:  # nobody here, or no stamp to drop a DDS copy by: DDS only
+            self._publisher.publish(msg)
+        else:
+            self._send(delivered, subscribers, lambda: msg)
+
+    def _send(self, msg, subscribers: List[_Subscriber], for_dds: Callable[[], Any]) -> None:
         topic = self._publisher.topic_name
-        subscribers = self._bus.subscribers(topic, self._msg_type)
         if subscribers:
             self._bus.deliver(topic, msg, subscribers)
             if self._publisher.get_subscription_count() <= len(subscribers):
                 return
             self._bus.counts.also_dds += 1
         self._publisher.publish(for_dds())
-
-    def publish(self, msg) -> None:
-        """Like rclpy's: ``msg`` is a message or its serialised bytes."""
-        if isinstance(msg, (bytes, bytearray, memoryview)):
-            delivered = self.prepare(msg)
-        elif message_key(msg) is not None and self._bus.subscribers(self._publisher.topic_name, self._msg_type):
-            delivered = copy.deepcopy(msg) if self._reuses_buffers else msg
-        else:  # nobody here, or no stamp to drop a DDS copy by: DDS only
-            delivered = None
-        if delivered is None:
-            self._publisher.publish(msg)
-        else:
-            self.publish_prepared(delivered, lambda: msg)
 
 
 def create_publisher(node, msg_type: type, topic: str, qos, *, reuses_buffers: bool = False, **kwargs):

@@ -27,7 +27,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from depth_attn.data import bags
-from depth_attn.ros import intra_process
+from depth_attn.ros import convert, intra_process
 
 PARAMETERS = {
     "bag": ("", "the bag to play: a rosbag2 folder or its .mcap / .db3 file"),
@@ -198,7 +198,7 @@ class BagPlayer(Node):
                 frame.append(message)
             if not frame:
                 continue
-            frame.sort(key=lambda m: self.topics[m.topic] != CAMERA_INFO_TYPE)  # stable: the rest in bag order
+            frame.sort(key=lambda m: self.topics[m.topic] != bags.INFO_TYPE)  # stable: the rest in bag order
             ready = [(m, self.publishers_by_topic[m.topic], _prepare(self.publishers_by_topic[m.topic], m.rawdata))
                      for m in frame]
             log_time = frame[0].log_time_ns
@@ -221,16 +221,16 @@ class BagPlayer(Node):
             new_stamp = time.time_ns()  # right before the frame's first message goes out
             for message, publisher, prepared in ready:
                 restamp = p["restamp"] and self.restampable[message.topic]
-                if prepared is not None:
-                    if restamp:
-                        _set_stamp(prepared, new_stamp)
-                    raw = message.rawdata
-                    publisher.publish_prepared(prepared, (lambda raw=raw, stamp=new_stamp: bags.restamp_cdr(raw, stamp))
-                                               if restamp else (lambda raw=raw: raw))
-                elif restamp:
-                    publisher.publish(bags.restamp_cdr(message.rawdata, new_stamp))
+
+                def serialised(raw=message.rawdata, restamp=restamp, stamp=new_stamp) -> bytes:
+                    return bags.restamp_cdr(raw, stamp) if restamp else raw
+
+                if prepared is None:
+                    publisher.publish(serialised())
                 else:
-                    publisher.publish(message.rawdata)
+                    if restamp:
+                        prepared.header.stamp = convert.ns_to_stamp(new_stamp)
+                    publisher.publish_prepared(prepared, serialised)  # serialised only if DDS needs it
                 self.messages_sent += 1
         if pass_start is not None:
             self._next_pass_due = time.monotonic() + self._mean_interval
@@ -276,6 +276,24 @@ def play(cli_args: List[str]) -> int:
         stop.restore()
     return code
 
+def _frames(messages):
+    """Consecutive messages with one log time, as lists."""
+    group: List = []
+    for message in messages:
+        if group and message.log_time_ns != group[0].log_time_ns:
+            yield group
+            group = []
+        group.append(message)
+    if group:
+        yield group
+
+
+def _prepare(publisher, rawdata):
+    """The deserialised message where ``publisher`` serves subscribers in this process, else None."""
+    prepare = getattr(publisher, "prepare", None)
+    return prepare(rawdata) if prepare is not None else None
+
+
 
 def main(args=None) -> int:
     """`ros2 run depth_attn player --ros-args -p bag:=out/kitti_bag -p restamp:=true` (or `depth-attn play`)."""
@@ -314,29 +332,3 @@ def main(args=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
-
-
-def _frames(messages):
-    """Consecutive messages with one log time, as lists."""
-    group: List = []
-    for message in messages:
-        if group and message.log_time_ns != group[0].log_time_ns:
-            yield group
-            group = []
-        group.append(message)
-    if group:
-        yield group
-
-
-def _prepare(publisher, rawdata):
-    """The deserialised message where ``publisher`` serves subscribers in this process, else None."""
-    prepare = getattr(publisher, "prepare", None)
-    return prepare(rawdata) if prepare is not None else None
-
-
-def _set_stamp(msg, stamp_ns: int) -> None:
-    msg.header.stamp.sec = int(stamp_ns // 1_000_000_000)
-    msg.header.stamp.nanosec = int(stamp_ns % 1_000_000_000)
