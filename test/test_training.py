@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,11 +27,13 @@ from depth_attn.training.augment import AugmentConfig, augment, cutmix_batch, sa
 from depth_attn.training.checkpoint import load_resume
 from depth_attn.training.config import TrainConfigError, parse_config
 from depth_attn.training.data import DataError, make_source
+from depth_attn.training.ema import WeightAverage
 from depth_attn.training.init import init_student
 from depth_attn.training.loop import lr_factor
 from depth_attn.training.validate import predict_metres
 from depth_attn.weights import load_state_dict, locate
 
+REPO = Path(__file__).resolve().parents[1]
 KITTI = data_dir() / "kitti"
 DRIVE_0023 = KITTI / "raw" / "2011_09_26" / "2011_09_26_drive_0023_sync"
 CALIB = KITTI / "raw" / "2011_09_26"
@@ -261,6 +264,51 @@ def test_resume_continues_at_the_exact_step(tmp_path):
     assert straight.final_weights.is_file() and resumed.final_weights.is_file()
 
 
+def test_weight_average_warms_up_and_swaps_back():
+    model = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    average = WeightAverage(model, decay=0.99)
+    with torch.no_grad():
+        model.weight.fill_(10.0)
+    average.update(model)  # decay min(0.99, 1/10) = 0.1: 0.9 of the way to the new weights
+    assert average.average["weight"].flatten().tolist() == pytest.approx([9.0, 9.0])
+    assert average.current_decay() == pytest.approx(2 / 11)
+    with average.swapped_in(model):
+        assert model.weight.flatten().tolist() == pytest.approx([9.0, 9.0])
+    assert model.weight.flatten().tolist() == [10.0, 10.0]
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(model, decay=1.0)
+    with pytest.raises(TrainConfigError, match="schedule.ema"):
+        parse_config(small_config(Path("unused"), **{"schedule.ema": 1.0}))
+
+
+def test_weight_average_is_validated_shipped_and_resumed(tmp_path):
+    overrides = {"schedule.ema": 0.9, "output.validate_every": 3}
+    straight = train(parse_config(small_config(tmp_path / "a", **overrides)), progress=False)
+    first = train(parse_config(small_config(tmp_path / "b", **overrides)), progress=False, stop_after=3)
+    resumed = train(parse_config(small_config(tmp_path / "b", **overrides)), resume="auto", progress=False)
+    assert first.interrupted and resumed.steps_done == 6
+    a = load_resume(tmp_path / "a" / "checkpoints" / "last.pt")
+    b = load_resume(tmp_path / "b" / "checkpoints" / "last.pt")
+    assert a["ema"]["updates"] == b["ema"]["updates"] == 6
+    shipped = load_state_dict(straight.final_weights)
+    moved = 0
+    for name, tensor in a["ema"]["average"].items():
+        assert torch.allclose(tensor, b["ema"]["average"][name], atol=1e-6, rtol=0), name
+        assert torch.equal(shipped[name], tensor), name  # the shipped weights are the average ...
+        moved += int(not torch.equal(tensor, a["model"][name]))
+    assert moved > 10  # ... not the last step's weights
+    card = json.loads(straight.card.read_text())
+    assert card["config"]["schedule"]["ema"] == 0.9
+    best = build_model("meter", "tiny", "meta")
+    best.load_state_dict(load_state_dict(tmp_path / "a" / "best.pth"))  # the validated average loads strictly
+    # a run without the average cannot be resumed as one that has it
+    train(parse_config(small_config(tmp_path / "c")), progress=False, stop_after=3)
+    with pytest.raises(TrainError, match="without schedule.ema"):
+        train(parse_config(small_config(tmp_path / "c", **overrides)), resume="auto", progress=False)
+
+
 def write_yaml(path: Path, raw: dict) -> Path:
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -370,3 +418,6 @@ def test_help_of_both_entry_points_explains_torchrun():
                 [sys.executable, "-m", "depth_attn.training", "--help"]):
         text = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
         assert "torchrun --nproc-per-node" in text and "--resume" in text and "weights import" in text
+        assert "schedule.ema" in text
+        named = re.findall(r"config/train/[\w.]+\.yaml", text)
+        assert named and all((REPO / path).is_file() for path in named), named  # every example it names exists

@@ -11,14 +11,15 @@ objective, schedule, output; see config/train/*.yaml). One process here; for DDP
 processes, GPUs or nodes start the same arguments with torchrun:
 
   depth-attn train --config config/train/meter_tiny_meta_distill_cpu.yaml
-  torchrun --nproc-per-node 4 -m depth_attn.training --config config/train/meter_tiny_meta_kitti_eigen_gpu.yaml
+  torchrun --nproc-per-node 4 -m depth_attn.training --config config/train/meter_tiny_pyra_kitti_eigen_gpu.yaml
   torchrun --nnodes 2 --node-rank 0 --master-addr HOST --master-port 29500 --nproc-per-node 8 \\
       -m depth_attn.training --config FILE        (and --node-rank 1 on the second node)
 
 Writes into output.dir: train.csv (a row per step, flushed), checkpoints/last.pt (every
 output.checkpoint_every steps and on SIGINT/SIGTERM), best.pth (best held-out abs_rel), and at the end
 NAME.pth (a state dict, loads with weights_only=True), NAME.json (its card: configuration, data,
-steps, held-out metrics, sha256, command) and curves.png. Use the result with
+steps, held-out metrics, sha256, command) and curves.png. --set schedule.ema=0.999 keeps a moving
+average of the weights: best.pth and NAME.pth then hold the average. Use the result with
 `depth-attn weights import OUT/NAME.pth` (the card is read from beside it)."""
 
 

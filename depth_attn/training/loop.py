@@ -16,6 +16,7 @@ import math
 import signal
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -43,6 +44,7 @@ from depth_attn.training.checkpoint import (
 )
 from depth_attn.training.config import TrainConfig, dump_config
 from depth_attn.training.data import FrameDataset, build_dataset
+from depth_attn.training.ema import WeightAverage
 from depth_attn.training.init import init_student
 from depth_attn.training.objectives import DEFAULT_FEATURE_LAYERS, FeatureTap, matching_feature_layers, total_loss
 from depth_attn.training.report import StepLog, plot_curves, truncate_log, write_card
@@ -209,6 +211,7 @@ class Trainer:
         if self.teacher is not None:
             self.teacher.to(memory_format=self.memory_format)
         self.params = _trainable(self.student, c.schedule.trainable)
+        self.ema = WeightAverage(self.student, c.schedule.ema) if c.schedule.ema > 0 else None
         self.feature_layers: List[str] = []
         self.skipped_layers: List[str] = []
         if self.teacher is not None and c.objective.distill_features > 0:
@@ -281,6 +284,11 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         if "rng" in state:
             restore_rng(state["rng"])
+        if self.ema is not None:
+            if "ema" not in state:
+                raise TrainError(f"--resume {self.resume_path} was written without schedule.ema; resume it without "
+                                 "the weight average, or start a new run")
+            self.ema.load_state_dict(state["ema"])
         self.best = float(state.get("best_abs_rel", math.inf))
         return int(state["step"])
 
@@ -310,7 +318,7 @@ class Trainer:
     def _step(self, step: int) -> Dict[str, Any]:
         c = self.config
         x, gt, indices = self._batch(step)
-        autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else _nullcontext()
+        autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
         teacher_m, teacher_features, teacher_inputs = None, [], []
         if self.teacher is not None:
             with torch.no_grad(), autocast:
@@ -342,6 +350,8 @@ class Trainer:
         self.scaler.update()
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.student)
         row: Dict[str, Any] = {"loss": float(loss.detach()), "lr": lr, **terms, "indices": indices}
         return row
 
@@ -360,10 +370,15 @@ class Trainer:
                 "identity": self.config.identity(),
                 "config": dump_config(self.config),
                 "best_abs_rel": self.best,
+                **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
             },
             path,
         )
         return path
+
+    def _shipped_weights(self):
+        """The weights that are validated and saved: the moving average when schedule.ema is on."""
+        return self.ema.swapped_in(self.student) if self.ema is not None else nullcontext(self.student)
 
     def _validate(self) -> Optional[Dict[str, float]]:
         if not self.val_sets:
@@ -377,9 +392,10 @@ class Trainer:
         m = c.model
         name = c.output.name or f"{m.network}-{m.size}-{m.variant}-{m.placement}-{c.output.dataset}"
         weights_path = self.out_dir / f"{name}.pth"
-        save_state_dict(self.student, weights_path)
-        heldout = heldout_metrics(self.student, self.val_sets, self.input_hw, self.to_metres, c.output.crop,
-                                  self.device)
+        with self._shipped_weights():
+            save_state_dict(self.student, weights_path)
+            heldout = heldout_metrics(self.student, self.val_sets, self.input_hw, self.to_metres, c.output.crop,
+                                      self.device)
         card = {
             "name": name,
             "file": weights_path.name,
@@ -498,12 +514,13 @@ class Trainer:
                 all_indices = ddp.gather_objects(indices, self.info) if c.output.log_shards else None
                 if step % c.output.validate_every == 0 or step == c.schedule.steps:
                     if main:
-                        metrics = self._validate()
-                        if metrics is not None:
-                            row["val_abs_rel"], row["val_delta1"] = metrics["abs_rel"], metrics["delta1"]
-                            if metrics["abs_rel"] < self.best:
+                        with self._shipped_weights():
+                            metrics = self._validate()
+                            if metrics is not None and metrics["abs_rel"] < self.best:
                                 self.best = metrics["abs_rel"]
                                 save_state_dict(self.student, self.out_dir / "best.pth")
+                        if metrics is not None:
+                            row["val_abs_rel"], row["val_delta1"] = metrics["abs_rel"], metrics["delta1"]
                             bar.set_postfix(val_abs_rel=f"{metrics['abs_rel']:.4f}")
                         self.student.train()
                         if c.schedule.freeze_bn:
@@ -556,14 +573,6 @@ class Trainer:
         if start:
             lines.append(f"resuming at step {start} from {self.resume_path}")
         print("\n".join(lines), flush=True)
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def train(config: TrainConfig, resume: Optional[str] = None, argv: Sequence[str] = (), progress: bool = True,
