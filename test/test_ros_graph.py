@@ -146,6 +146,19 @@ def test_depth_node_console_script_fails_cleanly(capsys):
     assert "FATAL" in err and "backend 'tensorrt'" in err
 
 
+def test_player_and_eval_node_console_scripts_fail_cleanly(capsys, tmp_path):
+    from depth_attn.ros.eval_node import main as eval_main
+    from depth_attn.ros.player import main as player_main
+
+    missing = tmp_path / "no_such_bag"
+    assert player_main(["player", "--ros-args", "-r", f"__node:={unique('pl')}", "-p", f"bag:={missing}"]) == 1
+    err = capsys.readouterr().err
+    assert "[player] FATAL" in err and "no_such_bag" in err and "Traceback" not in err
+    assert eval_main(["eval_node", "--ros-args", "-r", f"__node:={unique('ev')}", "-p", "crop:=sideways"]) == 1
+    err = capsys.readouterr().err
+    assert "[eval_node] FATAL" in err and "crop" in err and "Traceback" not in err
+
+
 def test_run_help_teaches_its_use(capsys):
     with pytest.raises(SystemExit):
         cli_main(["run", "--help"])

@@ -28,7 +28,6 @@ from typing import Dict, NamedTuple, Optional, Tuple
 
 import cv2
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
@@ -702,42 +701,9 @@ class DepthNode(Node):
 
 def main(args=None) -> int:
     """`ros2 run depth_attn depth_node --ros-args -p backend:=onnxruntime -r image:=/camera/image_raw`."""
-    import sys
+    from depth_attn.ros.node_main import run_node
 
-    from rclpy.executors import SingleThreadedExecutor
-
-    try:
-        from rclpy.executors import ExternalShutdownException
-    except ImportError:  # older rclpy
-        ExternalShutdownException = RuntimeError  # noqa: N806
-
-    from depth_attn.ros.stop_signals import StopSignals
-
-    stop = StopSignals().install()  # before rclpy.init: Ctrl-C/SIGTERM end spin(), repeats are ignored
-    rclpy.init(args=args)
-    try:
-        node = DepthNode()
-    except Exception as exc:  # one clear message, no traceback
-        if stop.received is None:  # (stopped while starting: nothing to report)
-            print(f"[depth_node] FATAL: {exc}", file=sys.stderr)
-        if rclpy.ok():
-            rclpy.shutdown()
-        stop.ignore_from_now()
-        return 0 if stop.received is not None else 1
-    executor = SingleThreadedExecutor()  # callbacks only hand work to the node's thread
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        node.destroy_node()
-        executor.shutdown()
-        if rclpy.ok():
-            rclpy.shutdown()
-        stop.ignore_from_now()
-    return 0
+    return run_node(DepthNode, "depth_node", args)
 
 
 if __name__ == "__main__":

@@ -181,37 +181,9 @@ class EvalNode(Node):
 def main(args=None) -> int:
     """`ros2 run depth_attn eval_node --ros-args -p out_dir:=out/eval -r depth/image_rect:=/depth/image_rect
     -r ground_truth:=/kitti/depth/ground_truth`."""
-    import sys
+    from depth_attn.ros.node_main import run_node
 
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-
-    from depth_attn.ros.stop_signals import StopSignals
-
-    stop = StopSignals().install()  # before rclpy.init: Ctrl-C/SIGTERM end the loop, repeats are ignored
-    rclpy.init(args=args)
-    try:
-        node = EvalNode()
-    except Exception as exc:
-        if stop.received is None:
-            print(f"[eval_node] FATAL: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        stop.ignore_from_now()
-        return 0 if stop.received is not None else 1
-    executor = SingleThreadedExecutor()  # callbacks only hand work to the node's thread
-    executor.add_node(node)
-    try:
-        while rclpy.ok() and not node.finished.is_set():
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        node.destroy_node()
-        executor.shutdown()
-        rclpy.try_shutdown()
-        stop.ignore_from_now()
-    return 0
+    return run_node(EvalNode, "eval_node", args)
 
 
 if __name__ == "__main__":

@@ -294,40 +294,11 @@ def _prepare(publisher, rawdata):
     return prepare(rawdata) if prepare is not None else None
 
 
-
 def main(args=None) -> int:
     """`ros2 run depth_attn player --ros-args -p bag:=out/kitti_bag -p restamp:=true` (or `depth-attn play`)."""
-    import sys
+    from depth_attn.ros.node_main import run_node
 
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-
-    from depth_attn.ros.stop_signals import StopSignals
-
-    stop = StopSignals().install()  # before rclpy.init: Ctrl-C/SIGTERM end the loop, repeats are ignored
-    rclpy.init(args=args)
-    try:
-        node = BagPlayer()
-    except Exception as exc:
-        if stop.received is None:
-            print(f"[player] FATAL: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        stop.ignore_from_now()
-        return 0 if stop.received is not None else 1
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        while rclpy.ok() and not node.finished.is_set():
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        code = node.exit_code
-        node.destroy_node()
-        executor.shutdown()
-        rclpy.try_shutdown()
-        stop.ignore_from_now()
-    return code
+    return run_node(BagPlayer, "player", args)
 
 
 if __name__ == "__main__":
