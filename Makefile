@@ -43,17 +43,20 @@ test: setup
 
 # Python 3.10 (a Jetson's JetPack 6): the core's tests (everything but depth_attn/ros; the ROS tests
 # skip without rclpy) in .venv310 from requirements/py310.txt, CI's second step. Set up once (torch
-# and its CUDA libraries from PyPI: minutes, ~6 GB), then stamped like setup.
+# from PyPI: minutes), then stamped like setup. Where .venv exists (CI: `make test` ran first), its
+# CUDA libraries are hard-linked in rather than installed again (tools/share_cuda_libs.sh): .venv310
+# then adds ~2.5 GB instead of ~6 GB, and pip keeps no cache of the downloads.
 PYTHON310 ?= $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python)),$(shell python3.10 -c \
   'import sys; print(sys.executable)' 2>/dev/null))
 VENV310 ?= .venv310
 STAMP310 := $(VENV310)/.setup-stamp
 
-$(STAMP310): requirements/py310.txt requirements/dev.txt setup.py
+$(STAMP310): requirements/py310.txt requirements/dev.txt setup.py tools/share_cuda_libs.sh
 	@test -n "$(PYTHON310)" || { echo "make test-py310: no Python 3.10 found (python3.10 on PATH or pyenv's 3.10.x); set PYTHON310=/path/to/python3.10" >&2; exit 2; }
 	@test -x $(VENV310)/bin/python || $(PYTHON310) -m venv $(VENV310)
-	$(VENV310)/bin/python -m pip install -q -r requirements/py310.txt -r requirements/dev.txt
-	$(VENV310)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+	@bash tools/share_cuda_libs.sh $(VENV) $(VENV310)
+	$(VENV310)/bin/python -m pip install -q --no-cache-dir -r requirements/py310.txt -r requirements/dev.txt
+	$(VENV310)/bin/python -m pip install -q --no-cache-dir --no-deps --no-build-isolation -e .
 	@touch $@
 
 # Not in this step (all in `make test`): what needs depth_attn/ros or ROS tooling (rclpy, launch,
