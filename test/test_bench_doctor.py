@@ -28,8 +28,6 @@ def test_bench_two_backends_in_one_run(tmp_path, capsys):
             assert 0 < stats["min_ms"] <= stats["p50_ms"] <= stats["p90_ms"] <= stats["p99_ms"] <= stats["max_ms"]
             assert stats["throughput_fps"] == pytest.approx(1000 / stats["mean_ms"])
             assert stats["p50_ms"] < 10_000  # a sanity bound on units (ms, not us or s), not a speed test
-        # the whole estimate includes the network, so its fastest run cannot beat the network's fastest
-        assert row["end_to_end"]["min_ms"] >= 0.5 * row["network"]["min_ms"]
     assert report["results"][1]["describe"]["providers"] == "CPUExecutionProvider"
     assert report["results"][1]["describe"]["artefact"].startswith("built")
 
