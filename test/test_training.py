@@ -261,6 +261,10 @@ def test_resume_continues_at_the_exact_step(tmp_path):
     assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 6
     rows = read_rows(tmp_path / "b" / "train.csv")
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    # elapsed_s counts the stopped run's training time too: it never falls back at the resumed step
+    elapsed = [float(r["elapsed_s"]) for r in rows]
+    assert elapsed == sorted(elapsed) and elapsed[3] > elapsed[2] > 0
+    assert b["elapsed_s"] >= elapsed[-1]
     assert straight.final_weights.is_file() and resumed.final_weights.is_file()
 
 

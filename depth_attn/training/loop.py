@@ -135,6 +135,8 @@ class Trainer:
         self.device = ddp.pick_device(config.schedule.device, self.info)
         self.out_dir = Path(config.output.dir).expanduser()
         self.resume_path = self._resume_path(resume)
+        self.elapsed_before = 0.0
+        self._t_start = time.perf_counter()
         self._stop = False
         self.stop_after = stop_after  # behave as if stopped by a signal after this step (tests, schedulers)
 
@@ -290,6 +292,8 @@ class Trainer:
                                  "the weight average, or start a new run")
             self.ema.load_state_dict(state["ema"])
         self.best = float(state.get("best_abs_rel", math.inf))
+        # train.csv's elapsed_s goes on from the stopped run's training time (older checkpoints lack it)
+        self.elapsed_before = float(state.get("elapsed_s", 0.0))
         return int(state["step"])
 
     # -- one step -------------------------------------------------------------------------------
@@ -357,6 +361,10 @@ class Trainer:
 
     # -- saving ---------------------------------------------------------------------------------
 
+    def _elapsed(self) -> float:
+        """Seconds of training so far, the runs this one resumed included."""
+        return self.elapsed_before + time.perf_counter() - self._t_start
+
     def _save_resume(self, step: int) -> Path:
         path = self.out_dir / "checkpoints" / "last.pt"
         atomic_save(
@@ -370,6 +378,7 @@ class Trainer:
                 "identity": self.config.identity(),
                 "config": dump_config(self.config),
                 "best_abs_rel": self.best,
+                "elapsed_s": self._elapsed(),
                 **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
             },
             path,
@@ -494,7 +503,7 @@ class Trainer:
         self.student.train()
         if c.schedule.freeze_bn:
             _freeze_batchnorm(self.student)
-        t_start = time.perf_counter()
+        self._t_start = time.perf_counter()
         step = start
         checkpoint: Optional[Path] = None
         interrupted = False
@@ -506,7 +515,7 @@ class Trainer:
                 row["step"] = step
                 row["epoch"] = (step - 1) // self.steps_per_epoch
                 row["images_per_s"] = c.schedule.batch_size * self.info.world_size / (time.perf_counter() - t0)
-                row["elapsed_s"] = time.perf_counter() - t_start
+                row["elapsed_s"] = self._elapsed()
                 if c.output.check_sync:
                     row["param_spread"] = ddp.parameter_spread(self.student, self.info)
                 # every rank takes part in the gather (only rank 0 writes what it gathered)
