@@ -9,13 +9,7 @@ arguments below override it. Outputs: /depth/image_rect (32FC1 metres) with its 
 /depth/camera_info, /points, /depth/image_color, /diagnostics.
 """
 
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
-
-from depth_attn.ros.transport import large_data_environment
+from depth_attn.ros.camera_launch import camera_launch_description
 from launch import LaunchDescription
 
 ARGUMENTS = (
@@ -40,53 +34,4 @@ ARGUMENTS = (
 
 
 def generate_launch_description() -> LaunchDescription:
-    share = FindPackageShare("depth_attn")
-    arguments = [DeclareLaunchArgument(name, default_value=default, description=text)
-                 for name, default, text in ARGUMENTS]
-    arguments.append(DeclareLaunchArgument(
-        "params_file", default_value=PathJoinSubstitution([share, "config", "orin.yaml"]),
-        description="ROS 2 params file for depth_node"))
-    image = LaunchConfiguration("image")
-    reliability = LaunchConfiguration("image_reliability")
-    depth_node = Node(
-        package="depth_attn",
-        executable="depth_node",
-        name="depth_node",
-        output="screen",
-        parameters=[
-            LaunchConfiguration("params_file"),
-            {
-                "variant": LaunchConfiguration("variant"),
-                "network": LaunchConfiguration("network"),
-                "size": LaunchConfiguration("size"),
-                "placement": LaunchConfiguration("placement"),
-                "backend": LaunchConfiguration("backend"),
-                "precision": LaunchConfiguration("precision"),
-                "device": LaunchConfiguration("device"),
-                "weights": LaunchConfiguration("weights"),
-                "image_transport": LaunchConfiguration("image_transport"),
-                # ROS 2 QoS overrides of the camera subscriptions, named by their (remapped) topics
-                ("qos_overrides.", image, ".subscription.reliability"): reliability,
-                ("qos_overrides.", image, "/compressed.subscription.reliability"): reliability,
-                ("qos_overrides.", LaunchConfiguration("camera_info"), ".subscription.reliability"): reliability,
-            },
-        ],
-        remappings=[
-            ("image", image),
-            ("image/compressed", [image, "/compressed"]),
-            ("camera_info", LaunchConfiguration("camera_info")),
-        ],
-    )
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        name="rviz2",
-        arguments=["-d", PathJoinSubstitution([share, "config", "depth_attn.rviz"]),
-                   "-f", LaunchConfiguration("camera_frame")],
-        remappings=[("/camera/image_rect", image)],  # the config's camera display shows this launch's camera
-        condition=IfCondition(LaunchConfiguration("rviz")),
-    )
-    # Camera-size images between processes (camera driver -> depth node -> consumers): Fast DDS's
-    # large shared-memory segment (config/fastdds_large_data.xml) in every node started here (README).
-    transport = [SetEnvironmentVariable(k, v) for k, v in large_data_environment().items()]
-    return LaunchDescription(transport + arguments + [depth_node, rviz])
+    return camera_launch_description(ARGUMENTS, "orin.yaml")

@@ -20,6 +20,7 @@ import yaml
 from depth_attn.paths import REPO_ROOT
 
 MY_LAUNCH_FILES = ("orin.launch.py", "desktop.launch.py")
+LAUNCH_BUILDERS = ("depth_attn.ros.camera_launch",)
 
 
 # ------------------------------------------------------------------ setup.py, read as colcon does
@@ -67,6 +68,11 @@ class LaunchFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.tree = ast.parse(path.read_text(), filename=str(path))
+        # a launch file whose graph is built by the package (depth_attn.ros.camera_launch) is read with it
+        for node in list(self.tree.body):
+            if isinstance(node, ast.ImportFrom) and node.module in LAUNCH_BUILDERS:
+                module = REPO_ROOT / (node.module.replace(".", "/") + ".py")
+                self.tree.body.extend(ast.parse(module.read_text(), filename=str(module)).body)
         self.aliases: Dict[str, str] = {}  # variable -> LaunchConfiguration name
         for node in ast.walk(self.tree):
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
