@@ -201,6 +201,28 @@ def test_student_initialisation_report():
         assert torch.allclose(moh_model.eval()(x), base.eval()(x), atol=1e-5)
 
 
+def test_silenced_meta_mixers_start_at_zero():
+    """model.meta_mixers: silenced zeroes the pre-norm in front of each pooling mixer: the branch adds
+    exactly nothing, so the student starts as METER-XXS without its attention branches."""
+    state = load_state_dict(locate("meter-xxs-kitti"))
+    student = build_model("meter", "tiny", "meta")
+    report = init_student(student, state, silence_meta=True)
+    assert len(report.copied) == 246 and len(report.derived) == 6 and not report.left
+    assert all(".transformer.layers.0.0.norm." in name for name in report.derived)
+    tokens = torch.randn(2, 30, 64)
+    with torch.no_grad():
+        branch = student.encoder.mvit[0].transformer.layers[0][0]
+        assert torch.count_nonzero(branch(tokens, grid_hw=(5, 6))) == 0
+    copied = build_model("meter", "tiny", "meta")
+    init_student(copied, state)
+    with torch.no_grad():
+        assert torch.count_nonzero(copied.encoder.mvit[0].transformer.layers[0][0](tokens, grid_hw=(5, 6))) > 0
+    pyra = init_student(build_model("meter", "tiny", "pyra"), state, silence_meta=True)
+    assert len(pyra.derived) == 12  # nothing to silence: no meta mixer
+    with pytest.raises(TrainConfigError, match="meta_mixers"):
+        parse_config(small_config(Path("unused"), **{"model.meta_mixers": "zero"}))
+
+
 def test_learning_rate_schedule():
     assert lr_factor(0, 100, 10, "cosine", 0.0, 0.9) == pytest.approx(0.1)
     assert lr_factor(9, 100, 10, "cosine", 0.0, 0.9) == pytest.approx(1.0)

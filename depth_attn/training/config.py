@@ -17,6 +17,7 @@ from depth_attn.training.objectives import ObjectiveConfig
 
 DECAYS = ("cosine", "poly", "constant")
 AMP_MODES = ("none", "bf16", "fp16")
+META_MIXER_STARTS = ("copied", "silenced")
 
 
 class TrainConfigError(ValueError):
@@ -30,6 +31,9 @@ class ModelSection:
     variant: str = "base"
     placement: str = "full"
     init: Optional[str] = None  # checkpoint name or file the student starts from
+    # meta students: "silenced" starts each pooling branch at zero (its pre-norm zeroed) instead of
+    # behind the pre-norm that fed the init network's attention ("copied"); training/init.py says why
+    meta_mixers: str = "copied"
     input_size: Optional[Tuple[int, int]] = None  # network input (H, W); None: the init/teacher checkpoint's
 
     @property
@@ -180,6 +184,9 @@ def check(config: TrainConfig) -> None:
     s = config.schedule
     if s.steps < 1 or s.batch_size < 1:
         raise TrainConfigError("schedule.steps and schedule.batch_size must be >= 1")
+    if config.model.meta_mixers not in META_MIXER_STARTS:
+        raise TrainConfigError(f"model.meta_mixers must be one of {', '.join(META_MIXER_STARTS)}, "
+                               f"got {config.model.meta_mixers!r}")
     if s.decay not in DECAYS:
         raise TrainConfigError(f"schedule.decay must be one of {', '.join(DECAYS)}")
     if s.amp not in AMP_MODES:

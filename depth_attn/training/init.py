@@ -6,7 +6,13 @@ projections: METER's base attention holds queries, keys and values in one ``to_q
 them into ``to_q`` and ``to_kv``. They are the same rows of the same matrix, so they are copied
 (counted as ``derived``). Pyra's spatial-reduction conv starts as a mean over its R x R block
 (identity across channels), so its reduced keys start as pooled versions of the base keys. MoH's
-routers start at zero, which makes every gate 1: MoH then equals the base attention it copied."""
+routers start at zero, which makes every gate 1: MoH then equals the base attention it copied.
+
+Meta's pooling mixer has no weights to take, but its pre-norm does: copied, it still scales its input
+for the attention it fed, and the new branch adds pool(x) - x at that scale (METER-XXS copied into
+meta scores 1.24 abs_rel on the annotated frames). ``silence_meta`` zeroes those pre-norms instead:
+the branch then adds exactly zero, the student starts as the network without its attention (0.66) and
+grows the pooling branch from there (docs/benchmarks.md section 10)."""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from typing import Dict, List
 import torch
 from torch import nn
 
-from depth_attn.models.attention import MoHAttention, PyraAttention
+from depth_attn.models.attention import MetaMixer, MoHAttention, PyraAttention
 
 
 @dataclass
@@ -90,8 +96,32 @@ def _uniform_routers(model: nn.Module, report: InitReport, left: set) -> None:
                 left.discard(name)
 
 
-def init_student(model: nn.Module, state: Dict[str, torch.Tensor]) -> InitReport:
-    """Copy what matches from ``state`` into ``model`` (in place) and report."""
+def _meta_prenorms(model: nn.Module) -> Dict[str, nn.LayerNorm]:
+    """The LayerNorm in front of each meta mixer, by module name: METER's ``PreNorm(norm, fn)`` and the
+    ``norm1`` -> ``attn`` blocks (Swin, SAM, CRF; where a decoder gives meta no norm there is none)."""
+    found = {}
+    for name, module in model.named_modules():
+        for mixer_attr, norm_attr in (("fn", "norm"), ("attn", "norm1")):
+            norm = getattr(module, norm_attr, None)
+            if isinstance(getattr(module, mixer_attr, None), MetaMixer) and isinstance(norm, nn.LayerNorm):
+                found[f"{name}.{norm_attr}"] = norm
+    return found
+
+
+def _silence_meta(model: nn.Module, report: InitReport) -> None:
+    for name, norm in _meta_prenorms(model).items():
+        with torch.no_grad():
+            norm.weight.zero_()
+            norm.bias.zero_()
+        for tensor in (f"{name}.weight", f"{name}.bias"):
+            if tensor in report.copied:
+                report.copied.remove(tensor)
+            report.derived.append(tensor)
+
+
+def init_student(model: nn.Module, state: Dict[str, torch.Tensor], silence_meta: bool = False) -> InitReport:
+    """Copy what matches from ``state`` into ``model`` (in place) and report; ``silence_meta``: start
+    every meta mixer branch at zero (module docstring)."""
     report = InitReport()
     own = model.state_dict()
     new = dict(own)
@@ -108,5 +138,8 @@ def init_student(model: nn.Module, state: Dict[str, torch.Tensor]) -> InitReport
     left = {n for n in own if n not in taken}
     _pooling_reduction(model, report, left)
     _uniform_routers(model, report, left)
+    if silence_meta:
+        _silence_meta(model, report)
+        left -= set(report.derived)
     report.left = sorted(left)
     return report

@@ -180,7 +180,8 @@ class Trainer:
         self.init_report = None
         if m.init:
             path, info = _resolve_weights(m.init)
-            self.init_report = init_student(self.student, weights_mod.load_state_dict(path))
+            self.init_report = init_student(self.student, weights_mod.load_state_dict(path),
+                                            silence_meta=m.meta_mixers == "silenced")
             info_for_units = info
         self.teacher: Optional[nn.Module] = None
         self.teacher_desc: Optional[Dict[str, Any]] = None
