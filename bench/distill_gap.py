@@ -81,15 +81,9 @@ def main() -> int:
 
     fresh = build_model(m.network, m.size, args.variant, m.placement).eval()
     init_student(fresh, teacher_state)
-    # the teacher without its attention branches: the student as initialised, its token mixers fed zeros
-    # (pre-norm weight and bias zero; a meta mixer of zeros is exactly zero)
+    # the teacher without its attention branches: a meta student started as model.meta_mixers: silenced
     silenced = build_model(m.network, m.size, "meta", m.placement).eval()
-    init_student(silenced, teacher_state)
-    for name, module in silenced.named_modules():
-        if name.endswith("transformer.layers.0.0"):
-            with torch.no_grad():
-                module.norm.weight.zero_()
-                module.norm.bias.zero_()
+    init_student(silenced, teacher_state, silence_meta=True)
     print("\n| network | " + " | ".join(f"{k} abs_rel" for k in held_out) + " |")
     print("| --- |" + " ---: |" * len(held_out))
     for label, model in ((f"{args.variant} as initialised from {t.weights}", fresh),

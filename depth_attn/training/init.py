@@ -108,7 +108,7 @@ def _meta_prenorms(model: nn.Module) -> Dict[str, nn.LayerNorm]:
     return found
 
 
-def _silence_meta(model: nn.Module, report: InitReport) -> None:
+def _silence_meta(model: nn.Module, report: InitReport, left: set) -> None:
     for name, norm in _meta_prenorms(model).items():
         with torch.no_grad():
             norm.weight.zero_()
@@ -117,6 +117,7 @@ def _silence_meta(model: nn.Module, report: InitReport) -> None:
             if tensor in report.copied:
                 report.copied.remove(tensor)
             report.derived.append(tensor)
+            left.discard(tensor)
 
 
 def init_student(model: nn.Module, state: Dict[str, torch.Tensor], silence_meta: bool = False) -> InitReport:
@@ -139,7 +140,6 @@ def init_student(model: nn.Module, state: Dict[str, torch.Tensor], silence_meta:
     _pooling_reduction(model, report, left)
     _uniform_routers(model, report, left)
     if silence_meta:
-        _silence_meta(model, report)
-        left -= set(report.derived)
+        _silence_meta(model, report, left)
     report.left = sorted(left)
     return report
