@@ -24,6 +24,7 @@ from depth_attn.models import build_model
 from depth_attn.paths import data_dir
 from depth_attn.training import TrainError, load_config, train
 from depth_attn.training.augment import AugmentConfig, augment, cutmix_batch, sample_rng
+from depth_attn.training.average import average_checkpoints
 from depth_attn.training.checkpoint import load_resume
 from depth_attn.training.config import TrainConfigError, parse_config
 from depth_attn.training.data import DataError, make_source
@@ -333,6 +334,71 @@ def test_weight_average_is_validated_shipped_and_resumed(tmp_path):
     train(parse_config(small_config(tmp_path / "c")), progress=False, stop_after=3)
     with pytest.raises(TrainError, match="without schedule.ema"):
         train(parse_config(small_config(tmp_path / "c", **overrides)), resume="auto", progress=False)
+
+
+def test_average_of_two_runs_is_measured_carded_and_importable(tmp_path, capsys):
+    """`depth-attn weights average`: the mean of two trained students, its own held-out metrics, and a
+    card whose command remakes it (run b started from run a: a's command comes first, once)."""
+    from depth_attn.cli import main as cli_main
+    from depth_attn.paths import sha256_file
+    from depth_attn.training.data import build_dataset
+    from depth_attn.training.validate import validate
+    from depth_attn.weights import checkpoint_info, import_trained
+
+    run_a = train(parse_config(small_config(tmp_path / "a")), progress=False, argv=["depth-attn", "train", "A"])
+    raw_b = small_config(tmp_path / "b", **{"model.init": str(run_a.final_weights)})
+    raw_b["schedule"]["seed"] = 1
+    run_b = train(parse_config(raw_b), progress=False, argv=["depth-attn", "train", "B"])
+    output = tmp_path / "soup" / "test-meta.pth"
+    assert cli_main(["weights", "average", str(output), str(run_a.final_weights), str(run_b.final_weights),
+                     "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    a, b, soup = (load_state_dict(p) for p in (run_a.final_weights, run_b.final_weights, output))
+    differing = 0
+    for key, tensor in soup.items():
+        if tensor.is_floating_point():
+            assert torch.allclose(tensor, (a[key].double() + b[key].double()).div(2).float(), atol=1e-7), key
+            differing += int(not torch.equal(a[key], b[key]))
+        else:
+            assert torch.equal(tensor, a[key]), key
+    assert differing > 10
+    card = json.loads(output.with_suffix(".json").read_text())
+    model = build_model("meter", "tiny", "meta").eval()
+    model.load_state_dict(soup, strict=True)
+    annotated = parse_config(small_config(tmp_path / "x")).val_data["annotated"]
+    measured = validate(model, build_dataset(annotated, cache=False), (64, 192), 0.1)
+    assert card["heldout"]["annotated"]["frames"] == 3
+    assert card["heldout"]["annotated"]["abs_rel"] == pytest.approx(measured["abs_rel"], abs=1e-6)
+    assert f"held-out annotated: abs_rel {measured['abs_rel']:.4f}" in printed
+    assert card["command"] == f"depth-attn train A && depth-attn train B && " \
+                              f"depth-attn weights average {output} {run_a.final_weights} {run_b.final_weights}"
+    assert [s["sha256"] for s in card["averaged_from"]] == [json.loads(r.card.read_text())["sha256"]
+                                                           for r in (run_a, run_b)]
+    assert card["steps"] == 12 and card["variant"] == "meta" and card["init"] is None
+    # a robot takes it like any trained checkpoint
+    cached = import_trained(output)
+    assert checkpoint_info("test-meta").covers == ("meter", "tiny", "meta", "full")
+    assert locate("test-meta") == cached and sha256_file(cached) == card["sha256"]
+
+    # refused: another configuration, a file changed after its card, a file without a card, one input
+    other = tmp_path / "other" / "test-meta.pth"
+    other.parent.mkdir()
+    other.write_bytes(run_b.final_weights.read_bytes())
+    other_card = json.loads(run_b.card.read_text())
+    other.with_suffix(".json").write_text(json.dumps({**other_card, "variant": "pyra"}))
+    with pytest.raises(TrainError, match="variant 'pyra'.*only checkpoints of one configuration"):
+        average_checkpoints([run_a.final_weights, other], tmp_path / "bad.pth")
+    other.with_suffix(".json").write_text(json.dumps({**other_card, "sha256": "0" * 64}))
+    with pytest.raises(TrainError, match="does not match the sha256 on its card"):
+        average_checkpoints([run_a.final_weights, other], tmp_path / "bad.pth")
+    other.with_suffix(".json").unlink()
+    with pytest.raises(TrainError, match="has no card test-meta.json beside it"):
+        average_checkpoints([run_a.final_weights, other], tmp_path / "bad.pth")
+    with pytest.raises(TrainError, match="at least two"):
+        average_checkpoints([run_a.final_weights], tmp_path / "bad.pth")
+    assert not (tmp_path / "bad.pth").exists()
+    assert cli_main(["weights", "average", str(tmp_path / "bad.pth"), str(run_a.final_weights), str(other)]) == 1
+    assert "has no card" in capsys.readouterr().err
 
 
 def write_yaml(path: Path, raw: dict) -> Path:

@@ -44,6 +44,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     i.add_argument("name", help="known checkpoint name (e.g. meter-xxs-kitti), or the trained .pth file alone")
     i.add_argument("path", type=Path, nargs="?", default=None, help="the checkpoint file (with a known name)")
     i.set_defaults(func=run_import)
+    a = sub.add_parser(
+        "average",
+        help="average trained checkpoints of one configuration into one, measured and carded",
+        description="Write the uniform average of two or more checkpoints made by `depth-attn train` (each with\n"
+        "its NAME.json card beside it; all of one network, size, variant, placement, dataset and input size)\n"
+        "to OUTPUT, measure it on the held-out sets (data.val) of the first one's config, and write OUTPUT's\n"
+        "card: its held-out metrics, every input with its sha256 and held-out metrics, and as `command` the\n"
+        "commands that made the inputs followed by this one. Averaging gains when the inputs come from\n"
+        "different starts or runs; two fine-tunings of one parent average to what either gives. Example:\n"
+        "  depth-attn weights average out/soup/meter-xxs-meta-kitti.pth \\\n"
+        "      out/train/meta-a/meter-xxs-meta-kitti.pth out/train/meta-b/meter-xxs-meta-kitti.pth\n"
+        "  depth-attn weights import out/soup/meter-xxs-meta-kitti.pth",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    a.add_argument("output", type=Path, help="the averaged checkpoint to write (.pth; its card goes beside it)")
+    a.add_argument("inputs", type=Path, nargs="+", help="two or more trained checkpoints (.pth with cards)")
+    a.add_argument("--name", default=None, help="checkpoint name on the card (default: the first input's)")
+    a.add_argument("--threads", type=int, default=0, help="torch threads for the held-out evaluation "
+                   "(default: torch's choice)")
+    a.set_defaults(func=run_average)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -72,4 +92,33 @@ def run_import(args: argparse.Namespace) -> int:
         print(f"{args.name} -> {import_trained(Path(args.name))}")
     else:
         print(f"{args.name} -> {import_file(args.name, args.path)}")
+    return 0
+
+
+def average_command(args: argparse.Namespace) -> str:
+    """The command as a user would type it again (recorded on the card); --threads changes no number."""
+    from depth_attn.training.report import command_line
+
+    words = ["depth-attn", "weights", "average", str(args.output), *(str(p) for p in args.inputs)]
+    if args.name:
+        words += ["--name", args.name]
+    return command_line(words)
+
+
+def run_average(args: argparse.Namespace) -> int:
+    import torch
+
+    from depth_attn.training.average import average_checkpoints
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    card = average_checkpoints(args.inputs, args.output, argv=[average_command(args)], name=args.name)
+    print(f"weights: {args.output}\ncard:    {args.output.with_suffix('.json')}")
+    for name, metrics in card["heldout"].items():
+        print(f"held-out {name}: abs_rel {metrics['abs_rel']:.4f}  delta1 {metrics['delta1']:.4f}  "
+              f"rmse {metrics['rmse']:.3f} m  ({int(metrics['frames'])} frames)")
+    for source in card["averaged_from"]:
+        held = source.get("heldout") or {}
+        summary = "  ".join(f"{k} {v['abs_rel']:.4f}" for k, v in held.items())
+        print(f"  from {source['file']}: abs_rel {summary or '(not recorded)'}")
     return 0
