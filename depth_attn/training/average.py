@@ -37,9 +37,11 @@ def read_card(weights_path: Path) -> Dict[str, Any]:
                          "`depth-attn train` (or by this command) can be averaged")
     try:
         card = json.loads(card_path.read_text())
-        [card[key] for key in (*SAME_ON_CARDS, "config", "sha256")]
-    except (ValueError, KeyError) as exc:
-        raise TrainError(f"card {card_path} is unreadable or incomplete: {exc}") from exc
+    except ValueError as exc:
+        raise TrainError(f"card {card_path} is unreadable: {exc}") from exc
+    missing = [key for key in (*SAME_ON_CARDS, "config", "sha256") if key not in card]
+    if missing:
+        raise TrainError(f"card {card_path} is incomplete: no {', '.join(missing)}")
     return card
 
 
