@@ -432,6 +432,15 @@ def test_sigint_leaves_a_loadable_checkpoint_and_every_finished_step(tmp_path):
     assert "--resume" in out
 
 
+def test_card_command_leaves_out_what_only_steers_the_process():
+    from depth_attn.cli.train import recipe_arguments
+    args = ["--config", "c.yaml", "--set", "schedule.steps=9", "--resume", "auto", "--no-progress",
+            "--set", "output.dir=out/x", "--resume=out/x/checkpoints/last.pt"]
+    assert recipe_arguments(args) == ["--config", "c.yaml", "--set", "schedule.steps=9", "--set", "output.dir=out/x"]
+    # a --set value is never mistaken for one of them
+    assert recipe_arguments(["--set", "output.name=--resume"]) == ["--set", "output.name=--resume"]
+
+
 def test_ddp_two_processes_through_torch_launcher(tmp_path):
     raw = small_config(tmp_path / "run", **{"schedule.steps": 3, "schedule.batch_size": 1,
                                             "output.check_sync": True, "output.log_shards": True})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 DESCRIPTION = """Train or distil a network from a YAML config (sections: model, teacher, data, augment,
 objective, schedule, output; see config/train/*.yaml). One process here; for DDP over several
@@ -34,18 +34,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to train.csv)")
 
 
+def recipe_arguments(arguments: Sequence[str]) -> List[str]:
+    """``arguments`` without the ones that only steer this process (--resume, --no-progress): a card
+    records the command that makes the run from scratch, and a continued run gives the same figures."""
+    kept: List[str] = []
+    skip_value = False
+    for argument in arguments:
+        if skip_value:
+            skip_value = False
+        elif argument == "--resume":
+            skip_value = True
+        elif not (argument.startswith("--resume=") or argument == "--no-progress"):
+            kept.append(argument)
+    return kept
+
+
 def invocation() -> List[str]:
     """The command line as a user would type it again (recorded in the card)."""
     import os
     from pathlib import Path
 
     program = Path(sys.argv[0]).name
+    arguments = recipe_arguments(sys.argv[1:])
     if program.startswith("__main__"):
         if "WORLD_SIZE" in os.environ:
             nproc = os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"])
-            return ["torchrun", "--nproc-per-node", nproc, "-m", "depth_attn.training", *sys.argv[1:]]
-        return ["python", "-m", "depth_attn.training", *sys.argv[1:]]
-    return [program, *sys.argv[1:]]
+            return ["torchrun", "--nproc-per-node", nproc, "-m", "depth_attn.training", *arguments]
+        return ["python", "-m", "depth_attn.training", *arguments]
+    return [program, *arguments]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
