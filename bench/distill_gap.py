@@ -83,7 +83,7 @@ def main() -> int:
     init_student(fresh, teacher_state)
     # the teacher without its attention branches: a meta student started as model.meta_mixers: silenced
     silenced = build_model(m.network, m.size, "meta", m.placement).eval()
-    init_student(silenced, teacher_state, silence_meta=True)
+    init_student(silenced, teacher_state, meta_branch_gain=0.0)
     print("\n| network | " + " | ".join(f"{k} abs_rel" for k in held_out) + " |")
     print("| --- |" + " ---: |" * len(held_out))
     for label, model in ((f"{args.variant} as initialised from {t.weights}", fresh),

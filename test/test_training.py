@@ -26,7 +26,7 @@ from depth_attn.training import TrainError, load_config, train
 from depth_attn.training.augment import AugmentConfig, augment, cutmix_batch, sample_rng
 from depth_attn.training.average import average_checkpoints
 from depth_attn.training.checkpoint import load_resume
-from depth_attn.training.config import TrainConfigError, parse_config
+from depth_attn.training.config import META_MIXER_STARTS, TrainConfigError, parse_config
 from depth_attn.training.data import DataError, make_source
 from depth_attn.training.ema import WeightAverage
 from depth_attn.training.init import init_student
@@ -202,12 +202,13 @@ def test_student_initialisation_report():
         assert torch.allclose(moh_model.eval()(x), base.eval()(x), atol=1e-5)
 
 
-def test_silenced_meta_mixers_start_at_zero():
-    """model.meta_mixers: silenced zeroes the pre-norm in front of each pooling mixer: the branch adds
-    exactly nothing, so the student starts as METER-XXS without its attention branches."""
+def test_meta_mixers_start_silenced_halved_or_copied():
+    """model.meta_mixers scales the pre-norm in front of each pooling mixer: silenced (0) makes the branch
+    add exactly nothing, so the student starts as METER-XXS without its attention branches; halved (0.5)
+    makes it add half of what it adds copied (the pooling mixer is linear)."""
     state = load_state_dict(locate("meter-xxs-kitti"))
     student = build_model("meter", "tiny", "meta")
-    report = init_student(student, state, silence_meta=True)
+    report = init_student(student, state, meta_branch_gain=META_MIXER_STARTS["silenced"])
     assert len(report.copied) == 246 and len(report.derived) == 6 and not report.left
     assert all(".transformer.layers.0.0.norm." in name for name in report.derived)
     tokens = torch.randn(2, 30, 64)
@@ -215,11 +216,16 @@ def test_silenced_meta_mixers_start_at_zero():
         branch = student.encoder.mvit[0].transformer.layers[0][0]
         assert torch.count_nonzero(branch(tokens, grid_hw=(5, 6))) == 0
     copied = build_model("meter", "tiny", "meta")
-    init_student(copied, state)
+    assert len(init_student(copied, state).derived) == 0
+    halved = build_model("meter", "tiny", "meta")
+    assert len(init_student(halved, state, meta_branch_gain=META_MIXER_STARTS["halved"]).derived) == 6
     with torch.no_grad():
-        assert torch.count_nonzero(copied.encoder.mvit[0].transformer.layers[0][0](tokens, grid_hw=(5, 6))) > 0
-    pyra = init_student(build_model("meter", "tiny", "pyra"), state, silence_meta=True)
+        full = copied.encoder.mvit[0].transformer.layers[0][0](tokens, grid_hw=(5, 6))
+        half = halved.encoder.mvit[0].transformer.layers[0][0](tokens, grid_hw=(5, 6))
+    assert torch.count_nonzero(full) > 0 and torch.allclose(half, 0.5 * full, atol=1e-6)
+    pyra = init_student(build_model("meter", "tiny", "pyra"), state, meta_branch_gain=0.0)
     assert len(pyra.derived) == 12  # nothing to silence: no meta mixer
+    assert parse_config(small_config(Path("unused"), **{"model.meta_mixers": "halved"})).model.meta_mixers == "halved"
     with pytest.raises(TrainConfigError, match="meta_mixers"):
         parse_config(small_config(Path("unused"), **{"model.meta_mixers": "zero"}))
 

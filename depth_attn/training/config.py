@@ -17,7 +17,8 @@ from depth_attn.training.objectives import ObjectiveConfig
 
 DECAYS = ("cosine", "poly", "constant")
 AMP_MODES = ("none", "bf16", "fp16")
-META_MIXER_STARTS = ("copied", "silenced")
+# meta students: the factor on the pre-norm in front of each pooling mixer at the start (training/init.py)
+META_MIXER_STARTS = {"copied": 1.0, "halved": 0.5, "silenced": 0.0}
 
 
 class TrainConfigError(ValueError):
@@ -31,8 +32,8 @@ class ModelSection:
     variant: str = "base"
     placement: str = "full"
     init: Optional[str] = None  # checkpoint name or file the student starts from
-    # meta students: "silenced" starts each pooling branch at zero (its pre-norm zeroed) instead of
-    # behind the pre-norm that fed the init network's attention ("copied"); training/init.py says why
+    # meta students: "silenced" starts each pooling branch at zero (its pre-norm zeroed), "halved" at half
+    # the output it has behind the pre-norm that fed the init network's attention ("copied")
     meta_mixers: str = "copied"
     input_size: Optional[Tuple[int, int]] = None  # network input (H, W); None: the init/teacher checkpoint's
 

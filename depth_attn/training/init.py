@@ -10,9 +10,10 @@ routers start at zero, which makes every gate 1: MoH then equals the base attent
 
 Meta's pooling mixer has no weights to take, but its pre-norm does: copied, it still scales its input
 for the attention it fed, and the new branch adds pool(x) - x at that scale (METER-XXS copied into
-meta scores 1.24 abs_rel on the annotated frames). ``silence_meta`` zeroes those pre-norms instead:
-the branch then adds exactly zero, the student starts as the network without its attention (0.66) and
-grows the pooling branch from there (docs/benchmarks.md section 10)."""
+meta scores 1.24 abs_rel on the annotated frames). ``meta_branch_gain`` scales those pre-norms (weight
+and bias); the mixer is linear, so it scales the branch's output by the same factor. At 0 the branch adds
+exactly zero: the student starts as the network without its attention (0.66) and grows the pooling
+branch from there; at 0.5 it starts half way (docs/benchmarks.md section 10)."""
 
 from __future__ import annotations
 
@@ -108,11 +109,11 @@ def _meta_prenorms(model: nn.Module) -> Dict[str, nn.LayerNorm]:
     return found
 
 
-def _silence_meta(model: nn.Module, report: InitReport, left: set) -> None:
+def _scale_meta_prenorms(model: nn.Module, gain: float, report: InitReport, left: set) -> None:
     for name, norm in _meta_prenorms(model).items():
         with torch.no_grad():
-            norm.weight.zero_()
-            norm.bias.zero_()
+            norm.weight.mul_(gain)
+            norm.bias.mul_(gain)
         for tensor in (f"{name}.weight", f"{name}.bias"):
             if tensor in report.copied:
                 report.copied.remove(tensor)
@@ -120,9 +121,9 @@ def _silence_meta(model: nn.Module, report: InitReport, left: set) -> None:
             left.discard(tensor)
 
 
-def init_student(model: nn.Module, state: Dict[str, torch.Tensor], silence_meta: bool = False) -> InitReport:
-    """Copy what matches from ``state`` into ``model`` (in place) and report; ``silence_meta``: start
-    every meta mixer branch at zero (module docstring)."""
+def init_student(model: nn.Module, state: Dict[str, torch.Tensor], meta_branch_gain: float = 1.0) -> InitReport:
+    """Copy what matches from ``state`` into ``model`` (in place) and report; ``meta_branch_gain``: the
+    factor on every meta mixer's pre-norm, 1 as copied, 0 silenced (module docstring)."""
     report = InitReport()
     own = model.state_dict()
     new = dict(own)
@@ -139,7 +140,7 @@ def init_student(model: nn.Module, state: Dict[str, torch.Tensor], silence_meta:
     left = {n for n in own if n not in taken}
     _pooling_reduction(model, report, left)
     _uniform_routers(model, report, left)
-    if silence_meta:
-        _silence_meta(model, report, left)
+    if meta_branch_gain != 1.0:
+        _scale_meta_prenorms(model, meta_branch_gain, report, left)
     report.left = sorted(left)
     return report

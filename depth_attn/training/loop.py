@@ -42,7 +42,7 @@ from depth_attn.training.checkpoint import (
     rng_state,
     save_state_dict,
 )
-from depth_attn.training.config import TrainConfig, dump_config
+from depth_attn.training.config import META_MIXER_STARTS, TrainConfig, dump_config
 from depth_attn.training.data import FrameDataset, build_dataset
 from depth_attn.training.ema import WeightAverage
 from depth_attn.training.init import init_student
@@ -181,7 +181,7 @@ class Trainer:
         if m.init:
             path, info = _resolve_weights(m.init)
             self.init_report = init_student(self.student, weights_mod.load_state_dict(path),
-                                            silence_meta=m.meta_mixers == "silenced")
+                                            meta_branch_gain=META_MIXER_STARTS[m.meta_mixers])
             info_for_units = info
         self.teacher: Optional[nn.Module] = None
         self.teacher_desc: Optional[Dict[str, Any]] = None
