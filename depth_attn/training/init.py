@@ -13,7 +13,7 @@ for the attention it fed, and the new branch adds pool(x) - x at that scale (MET
 meta scores 1.24 abs_rel on the annotated frames). ``meta_branch_gain`` scales those pre-norms (weight
 and bias); the mixer is linear, so it scales the branch's output by the same factor. At 0 the branch adds
 exactly zero: the student starts as the network without its attention (0.66) and grows the pooling
-branch from there; at 0.5 it starts half way (docs/benchmarks.md section 10)."""
+branch from there; at 0.5 it starts half way (docs/benchmarks.md section 10, docs/training/meta.md)."""
 
 from __future__ import annotations
 
