@@ -83,6 +83,7 @@ def test_int8_file_loads_runs_and_carries_its_card(built, fp32_estimator, calibr
     assert card["calibration"]["sha256"] == calibration_fingerprint(calibration_dir, FRAMES)["sha256"]
     assert card["calibration_frames_used"] == FRAMES and card["quantized_nodes"] > 50
     assert card["keep_fp32_prefixes"] == ["/decoder/ups_block_3/", "/decoder/conv2d_out/"]
+    assert card["recipe"]["reduce_range"] is True  # 7-bit weights: full-range ones saturate on AVX2 without VNNI
     assert "/decoder/conv2d_out/Conv" in card["fp32_nodes"]
     fp32_path = onnx_artefact(fp32_estimator.source, cache).path
     assert built.path.stat().st_size < 0.6 * fp32_path.stat().st_size  # int8 convolution weights
