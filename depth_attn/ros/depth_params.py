@@ -1,0 +1,162 @@
+"""The depth node's parameters, declared once: default (which gives the type), description, range,
+choices and whether each is fixed at start; the frozen ``Settings`` they make; their validation, their
+declaration on a node and the check of a run-time set."""
+
+from __future__ import annotations
+
+from dataclasses import make_dataclass
+from typing import Dict, NamedTuple, Optional, Tuple
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+from depth_attn.inference.backends.base import BACKENDS, PRECISIONS
+from depth_attn.models.registry import NETWORKS, PLACEMENTS, SIZES, VARIANTS
+
+
+class Param(NamedTuple):
+    """One node parameter, declared once: its default (which gives its type), description, range,
+    choices and whether it is fixed at start (read-only: what the network is and how the node is
+    wired) or applies on the next frame when set at run time."""
+
+    default: object
+    description: str
+    bounds: Optional[Tuple[float, float]] = None
+    choices: Optional[Tuple[str, ...]] = None
+    read_only: bool = False
+
+
+_NET = "fixed at start: restart the node to change it"
+
+PARAMETERS: Dict[str, Param] = {
+    "network": Param("meter", "depth network", choices=NETWORKS, read_only=True),
+    "size": Param("tiny", "network size", choices=SIZES, read_only=True),
+    "variant": Param("base", "attention variant", choices=VARIANTS, read_only=True),
+    "placement": Param("full", "where the variant goes", choices=PLACEMENTS, read_only=True),
+    "backend": Param("torch", "what runs the network", choices=BACKENDS, read_only=True),
+    "precision": Param("fp32", "numeric precision", choices=PRECISIONS, read_only=True),
+    "device": Param("cpu", "torch/onnxruntime device: cpu, cuda, cuda:0", read_only=True),
+    "weights": Param("auto", "auto (the shipped or cached checkpoint that covers network/size/variant/placement for "
+                     "'dataset'), a checkpoint name (depth-attn weights list), a .pth file, or none (untrained, timing "
+                     "only)", read_only=True),
+    "dataset": Param("kitti", "what 'weights: auto' picks a checkpoint for: kitti | nyu", read_only=True),
+    "allow_partial_weights": Param(False, "run even where the weights leave part of the network untrained (a base "
+                                   "checkpoint for a variant); warns every 10 s", read_only=True),
+    "backend_options": Param("", "extra backend options 'key=value; key=value', e.g. 'intra_op_threads=2; "
+                             "providers=cuda,cpu' (see depth_attn/inference/backends)", read_only=True),
+    "input_width": Param(0, "network input width in pixels; 0 = the checkpoint's", (0, 4096), read_only=True),
+    "input_height": Param(0, "network input height in pixels; 0 = the checkpoint's", (0, 4096), read_only=True),
+    "canonical_camera": Param(True, "map each frame into the network's training camera (its focal length, from "
+                              "camera_info) so its metres hold for any lens and aspect; false: stretch every frame to "
+                              "the input size (networks trained on this camera)"),
+    "fit_input_to_camera": Param(False, "run the network at the smallest input size that holds the camera's view "
+                                 "at the training focal length (chosen at its first frame, logged; one cached ONNX "
+                                 "file or engine per size) instead of padding/cropping into the checkpoint's size; "
+                                 "off: METER measured far worse at other sizes", read_only=True),
+    "max_depth": Param(80.0, "largest depth in metres (clamp; colour scale); 0 = the checkpoint's", (0.0, 1000.0)),
+    "depth_resolution": Param("camera", "camera: depth/image_rect on the camera's pixels; network: on the camera image "
+                              "at the scale the network saw it (636x192 for KITTI and METER: 1/4 of the bytes to "
+                              "publish and carry), with depth/camera_info, points and depth/image_color to match",
+                              choices=("camera", "network")),
+    "publish_cloud": Param(True, "publish the organised point cloud on 'points'"),
+    "cloud_stride": Param(1, "keep every n-th pixel in each direction in the point cloud", (1, 32)),
+    "cloud_rgb": Param(True, "XYZRGB (colour from the camera image) instead of XYZ"),
+    "publish_color": Param(True, "publish colour-mapped depth for people on 'depth/image_color'"),
+    "lazy_outputs": Param(True, "build points and depth/image_color only while someone subscribes to them"),
+    "output_reliability": Param("reliable", "QoS reliability of the outputs: reliable (RViz, tools) | best_effort",
+                                choices=("reliable", "best_effort"), read_only=True),
+    "image_transport": Param("raw", "raw: subscribe 'image' (Image); compressed: 'image/compressed' (JPEG/PNG)",
+                             choices=("raw", "compressed"), read_only=True),
+    "camera_info_cache": Param(30, "camera infos kept for pairing with images by exact stamp", (1, 1000),
+                               read_only=True),
+    "diagnostics_period": Param(1.0, "seconds between /diagnostics messages", (0.1, 60.0), read_only=True),
+}
+CHOICES = {name: p.choices for name, p in PARAMETERS.items() if p.choices}
+
+# The node's settings: one frozen field per parameter, typed by its default. A set at run time
+# replaces the whole object (dataclasses.replace), so the worker sees all of a change or none of it.
+Settings = make_dataclass("Settings", [(name, type(p.default)) for name, p in PARAMETERS.items()], frozen=True)
+
+
+def check_parameter(name: str, value: object) -> Optional[str]:
+    """Why ``value`` is not valid for parameter ``name`` (type, range, choices), or None."""
+    p = PARAMETERS[name]
+    kind = type(p.default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not kind:
+        word = {bool: "a bool (true/false)", int: "an integer", float: "a double (e.g. 80.0)", str: "a string"}[kind]
+        return f"parameter {name!r} must be {word}, got {value!r}"
+    if p.bounds is not None and not (p.bounds[0] <= value <= p.bounds[1]):
+        return f"parameter {name!r} must be in [{p.bounds[0]}, {p.bounds[1]}], got {value!r}"
+    if p.choices is not None and value not in p.choices:
+        return f"parameter {name!r} is {value!r}; choose one of {', '.join(p.choices)}"
+    return None
+
+
+def parse_backend_options(text: str) -> Dict[str, object]:
+    """'intra_op_threads=2; providers=cuda,cpu' -> {'intra_op_threads': 2, 'providers': 'cuda,cpu'}
+    (values read as YAML scalars)."""
+    import yaml
+
+    options: Dict[str, object] = {}
+    for item in (part.strip() for part in text.split(";")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"backend_options: expected key=value, got {item!r}")
+        try:
+            parsed = yaml.safe_load(value.strip())
+        except yaml.YAMLError:
+            parsed = value.strip()
+        options[key.strip()] = value.strip() if isinstance(parsed, (list, dict)) or parsed is None else parsed
+    return options
+
+
+def declare_parameters(node) -> Settings:
+    """Every parameter from ``PARAMETERS`` declared on ``node``: description, type, range, choices and
+    read-only flag (read-only ones are refused at run time by rclpy: "Trying to set a read-only
+    parameter"); the values it was started with, checked."""
+    values = {}
+    for name, p in PARAMETERS.items():
+        descriptor = ParameterDescriptor(description=p.description + (f" ({_NET})" if p.read_only else ""),
+                                         read_only=p.read_only)
+        if p.choices:
+            descriptor.additional_constraints = "one of: " + ", ".join(p.choices)
+        if p.bounds is not None and isinstance(p.default, int) and not isinstance(p.default, bool):
+            descriptor.integer_range = [IntegerRange(from_value=int(p.bounds[0]), to_value=int(p.bounds[1]),
+                                                     step=1)]
+        elif p.bounds is not None:
+            descriptor.floating_point_range = [FloatingPointRange(from_value=float(p.bounds[0]),
+                                                                  to_value=float(p.bounds[1]), step=0.0)]
+        try:
+            values[name] = node.declare_parameter(name, p.default, descriptor).value
+        except Exception as exc:  # wrong type or out of range in YAML / --set
+            raise ValueError(f"{check_parameter(name, None)}: {exc}".replace(", got None", "")) from None
+        problem = check_parameter(name, values[name])
+        if problem:
+            raise ValueError(problem)
+    if (values["input_width"] == 0) != (values["input_height"] == 0):
+        raise ValueError("set both input_width and input_height, or neither")
+    return Settings(**values)
+
+
+def run_time_changes(parameters) -> Tuple[Dict[str, object], Optional[str]]:
+    """A run-time set of rclpy ``Parameter`` s: the changes to this node's parameters (all valid), or
+    why the set is refused (a read-only or invalid one: then none applies). rclpy's own parameters
+    (qos_overrides.*, use_sim_time) are left out."""
+    changes: Dict[str, object] = {}
+    for param in parameters:
+        if param.name not in PARAMETERS:
+            continue
+        if PARAMETERS[param.name].read_only:
+            return {}, f"{param.name} is {_NET}"
+        value = param.value
+        if isinstance(value, int) and not isinstance(value, bool) and isinstance(PARAMETERS[param.name].default,
+                                                                                 float):
+            value = float(value)
+        problem = check_parameter(param.name, value)
+        if problem:
+            return {}, problem
+        changes[param.name] = value
+    return changes, None
