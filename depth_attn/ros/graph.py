@@ -115,13 +115,13 @@ def read_runner_section(config: Optional[Path]) -> Dict[str, object]:
     params file, so a file rcl would reject is rejected here too)."""
     if config is None:
         return {}
-    from rclpy.parameter import parameter_dict_from_yaml_file
+    from depth_attn.ros.compat import parameters_from_yaml_file
 
     config = Path(config)
     if not config.is_file():
         raise GraphError(f"config file not found: {config}")
     try:
-        params = parameter_dict_from_yaml_file(str(config), target_nodes=[RUNNER_SECTION])
+        params = parameters_from_yaml_file(config, [RUNNER_SECTION])  # rclpy's, or Humble's fallback
     except Exception as exc:  # RuntimeError / yaml errors: the file is not a valid params file
         raise GraphError(f"{config} is not a valid ROS 2 params file: {exc}") from exc
     out: Dict[str, object] = {}
