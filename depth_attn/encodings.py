@@ -7,9 +7,10 @@ with a padded row ``step`` is a strided view; rgb8 packed is the buffer itself).
 
 from __future__ import annotations
 
+import struct
 import sys
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -17,6 +18,78 @@ import numpy as np
 
 class EncodingError(ValueError):
     """A frame that cannot be read: unknown encoding, sizes that do not match its data."""
+
+
+class ImageTooLargeError(EncodingError):
+    """An image whose header declares more pixels than the limit: refused before its pixels are decoded."""
+
+
+# The most pixels an input image may have (the node's ``max_image_pixels``, the CLIs' --max-image-pixels):
+# a 48 MP phone sensor passes, an 8000x8000 (64 MP) image does not. 0 = no limit.
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
+
+
+def check_image_size(width: int, height: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
+    """``ImageTooLargeError`` where ``width x height`` is over ``max_pixels`` (0: no limit)."""
+    if max_pixels and width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"image is {width}x{height} ({width * height / 1e6:.1f} MP), over the limit of {max_pixels} pixels "
+            f"({max_pixels / 1e6:g} MP, max_image_pixels); refused before decoding")
+
+
+def compressed_image_size(data) -> Tuple[int, int]:
+    """(width, height) of compressed image bytes from their header alone, no pixel decoded: PNG's IHDR
+    and JPEG's start-of-frame read here, any other format by Pillow (which reads headers lazily)."""
+    head = bytes(memoryview(data)[:8])
+    if head == b"\x89PNG\r\n\x1a\n":
+        if len(data) < 24:
+            raise EncodingError(f"cannot decode compressed image: a PNG of {len(data)} bytes has no header")
+        width, height = struct.unpack(">II", bytes(memoryview(data)[16:24]))
+        return width, height
+    if head[:2] == b"\xff\xd8":
+        return _jpeg_size(memoryview(data))
+    return _pillow_size(data)
+
+
+_JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (DHT, JPG, DAC are not)
+
+
+def _jpeg_size(buf: memoryview) -> Tuple[int, int]:
+    pos = 2
+    while pos + 4 <= len(buf):
+        if buf[pos] != 0xFF:
+            break
+        marker = buf[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # no length field
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", bytes(buf[pos + 2:pos + 4]))
+        if marker in _JPEG_SOF and pos + 9 <= len(buf):
+            height, width = struct.unpack(">HH", bytes(buf[pos + 5:pos + 9]))
+            return width, height
+        pos += 2 + length
+    raise EncodingError(f"cannot decode compressed image: a JPEG of {len(buf)} bytes with no frame header")
+
+
+def _pillow_size(data) -> Tuple[int, int]:
+    import io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit is the one that applies
+            with Image.open(io.BytesIO(data)) as header:
+                return header.size
+    except Image.DecompressionBombError as exc:  # over Pillow's own 179 MP: over any sane limit too
+        raise ImageTooLargeError(f"image header declares too many pixels ({exc}); refused before decoding") from None
+    except UnidentifiedImageError:
+        raise EncodingError("cannot decode compressed image: no PNG, JPEG or other header Pillow knows "
+                            f"({len(data)} bytes)") from None
 
 
 @dataclass(frozen=True)
@@ -118,19 +191,24 @@ def pixel_view(
     return swapped.astype(dtype)
 
 
-def to_rgb(data, encoding: str, width: int, height: int, step: int, is_bigendian: bool = False) -> np.ndarray:
+def to_rgb(data, encoding: str, width: int, height: int, step: int, is_bigendian: bool = False,
+           max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
     """Any supported camera encoding -> HxWx3 uint8 RGB (rgb8 packed: the buffer itself, read-only).
     16-bit values are scaled to 8 bits as rosbags-image does (x * 255 / 65535, rounded down)."""
+    check_image_size(width, height, max_pixels)
     if encoding in _EVEN_WIDTH and width % 2:
         raise EncodingError(f"{encoding} stores chroma for pixel pairs: it needs an even width, got {width}x{height}")
     if encoding in _PLANAR_420:
-        # height: the image's (data = 3/2 x height rows), or the planes' as rosbags-image writes it
-        # (data = height rows; the image is 2/3 of them). The data's length says which.
-        size = len(memoryview(data).cast("B"))
-        planes_given = size == step * height and height % 3 == 0
-        rows, image_height = (height, height * 2 // 3) if planes_given else (height * 3 // 2, height)
-        if image_height % 2:
+        # height is the image's: the data holds its Y plane (height rows) then the chroma (height / 2 rows),
+        # as cv_bridge reads it. Only the Y plane, or the planes' rows given as the height, do not fit.
+        if height % 2:
             raise EncodingError(f"{encoding} (4:2:0) needs an even height, got {width}x{height}")
+        size = len(memoryview(data).cast("B"))
+        rows = height * 3 // 2
+        if size != step * rows:
+            hint = " (only the Y plane?)" if size == step * height else ""
+            raise EncodingError(f"{encoding} {width}x{height}: data has {size} bytes{hint}; the Y plane and the "
+                                f"chroma ({rows} rows of step {step}) need {step * rows}")
         planes = pixel_view(data, encoding, width, rows, step, is_bigendian)
         return cv2.cvtColor(np.ascontiguousarray(planes), _PLANAR_420[encoding])
     if encoding.startswith("bayer_") and (width < 2 or height < 2):
@@ -164,12 +242,15 @@ def to_depth(data, encoding: str, width: int, height: int, step: int, is_bigendi
     return depth
 
 
-def decode_compressed(data, fmt: str = "") -> np.ndarray:
+def decode_compressed(data, fmt: str = "", max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
     """JPEG or PNG bytes -> HxWx3 uint8 RGB (``fmt``, the CompressedImage's format string, is only
-    used in the error message: the bytes say what they are)."""
+    used in the error message: the bytes say what they are). The size in the header is checked against
+    ``max_pixels`` before any pixel is decoded (a small file may decode to gigabytes)."""
     buf = np.frombuffer(data, dtype=np.uint8)
     if buf.size == 0:
         raise EncodingError("compressed image has no data")
+    if max_pixels:
+        check_image_size(*compressed_image_size(buf), max_pixels)
     image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if image is None:
         raise EncodingError(f"cannot decode compressed image ({fmt or 'unknown format'}, {buf.size} bytes)")

@@ -8,19 +8,24 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from depth_attn.encodings import DEFAULT_MAX_IMAGE_PIXELS, EncodingError, ImageTooLargeError, decode_compressed
+
 KITTI_DEPTH_SCALE = 256.0  # uint16 value = metres x 256, 0 = invalid
 NYU_DEPTH_SCALE = 1000.0
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """HxWx3 uint8 RGB; a clear error for a missing or unreadable file."""
+def read_rgb(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    """HxWx3 uint8 RGB, decoded by the one decoder (:func:`depth_attn.encodings.decode_compressed`: an
+    image over ``max_pixels`` is refused from its header); a clear error for a missing or unreadable file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"cannot decode image {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        return decode_compressed(path.read_bytes(), path.suffix.lstrip("."), max_pixels)
+    except ImageTooLargeError as exc:
+        raise ImageTooLargeError(f"{path}: {exc}") from None
+    except EncodingError as exc:
+        raise ValueError(f"cannot decode image {path}: {exc}") from None
 
 
 def read_depth_png(path: Path, scale: float = KITTI_DEPTH_SCALE) -> np.ndarray:

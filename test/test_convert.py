@@ -36,6 +36,10 @@ def test_every_encoding_matches_rosbags_image(rgb, encoding):
     ours = convert.image_to_rgb(msg)
     if encoding == "8UC1":  # rosbags-image does not colour a generic one-channel image: OpenCV's own
         reference = cv2.cvtColor(convert.image_to_numpy(msg), cv2.COLOR_GRAY2RGB)
+    elif encoding in ("nv21", "nv12"):  # our height is the image's; rosbags-image takes the planes' rows
+        assert msg.height == rgb.shape[0] and len(msg.data) == msg.step * msg.height * 3 // 2
+        planes = Image(height=msg.height * 3 // 2, width=msg.width, encoding=encoding, step=msg.step, data=msg.data)
+        reference = image_to_cvimage(planes, "rgb8")
     else:
         reference = image_to_cvimage(msg, "rgb8")
     assert ours.shape == reference.shape == rgb.shape and ours.dtype == np.uint8

@@ -143,6 +143,7 @@ def test_bad_camera_infos_are_refused_each_with_its_own_warning(graph, kitti):
         "focal 1e-300": dict(p=[1e-300, 0.0, 609.6, 0.0, 0.0, 1e-300, 172.9, 0.0, 0.0, 0.0, 1.0, 0.0]),
         "focal 1e300": dict(p=[1e300, 0.0, 609.6, 0.0, 0.0, 1e300, 172.9, 0.0, 0.0, 0.0, 1.0, 0.0]),
         "roi outside": dict(roi=RegionOfInterest(x_offset=1000, y_offset=0, width=500, height=200)),
+        "roi empty, offset outside": dict(roi=RegionOfInterest(x_offset=2000, y_offset=0, width=0, height=0)),
     }
     keys_before = set(node._throttle._last)
     for what, fields in bad.items():

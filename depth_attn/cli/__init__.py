@@ -57,7 +57,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:  # OSError: a file where a folder goes, a read-only disk
         print(f"depth-attn {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

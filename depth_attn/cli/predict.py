@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from depth_attn.cli.common import add_model_args
+from depth_attn.encodings import DEFAULT_MAX_IMAGE_PIXELS
 
 KITTI_LEFT_COLOUR_FX_FY_CX_CY = "721.5377,721.5377,609.5593,172.854"
 
@@ -28,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "right for any lens and aspect) and the point cloud uses them. Default: KITTI's left colour "
                    "camera, " + KITTI_LEFT_COLOUR_FX_FY_CX_CY + ", scaled to the image size (the image is then "
                    "taken as a KITTI-like view and stretched to the network's input)")
+    p.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS, metavar="N",
+                   help="refuse an image whose header declares more pixels, before decoding it (0: no limit)")
     add_model_args(p, weights_default="auto")
     p.set_defaults(func=run)
 
@@ -62,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     from depth_attn.geometry import Intrinsics, depth_to_points, valid_depth_mask
     from depth_attn.imageio import colorize_with_scale, read_rgb, write_depth_png, write_ply, write_rgb
 
-    rgb = read_rgb(args.image)
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file; name a folder (it is made if missing)")
+    rgb = read_rgb(args.image, args.max_image_pixels)  # nothing is written for an image that is refused
     h, w = rgb.shape[:2]
     camera = read_intrinsics(args.intrinsics) if args.intrinsics else None
     K = camera or Intrinsics.parse(KITTI_LEFT_COLOUR_FX_FY_CX_CY).resized((1242, 375), (w, h))

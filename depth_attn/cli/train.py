@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config, args.overrides)
         result = train(config, resume=args.resume, argv=invocation(), progress=not args.no_progress)
-    except (TrainConfigError, TrainError) as exc:
+    except (TrainConfigError, TrainError, OSError) as exc:  # OSError: output.dir a file, a read-only disk
         print(f"depth-attn train: error: {exc}", file=sys.stderr)
         return 2
     if result.final_weights is not None and result.heldout is not None:

@@ -25,8 +25,10 @@ def bag_topics(path: Path) -> Dict[str, str]:
     except FileNotFoundError:
         if not path.exists():
             raise BagError(f"bag not found: {path}") from None
-    except Exception:  # noqa: BLE001  damaged: learn the topics by scanning what is readable
-        pass
+    except Exception as exc:  # noqa: BLE001  damaged: learn the topics by scanning what is readable
+        if not any(f.suffix == ".mcap" for f in storage_files(path)):  # sqlite3: nothing to scan
+            files = ", ".join(str(f) for f in storage_files(path)) or str(path)
+            raise BagError(f"bag {files} is damaged: {exc}") from exc
     return salvage_topics(path)
 
 

@@ -4,6 +4,7 @@ from numpy, and :class:`BagWriter`. No ROS install needed."""
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
 
@@ -125,7 +126,9 @@ def tf_static_message(stamp_ns: int, parent: str, child: str, transform: np.ndar
 
 class BagWriter:
     """A rosbag2 being written; connections are created on first use; ``custom_data`` (strings) goes
-    into metadata.yaml. Use as a context manager."""
+    into metadata.yaml. Use as a context manager. The bag is written aside (a hidden folder beside
+    ``path``) and moved into place only when the ``with`` block ends without an exception: a run that
+    fails half-way leaves nothing that looks like a bag (and an ``overwrite``-n bag stays until then)."""
 
     def __init__(self, path: Path, storage: str = "mcap", overwrite: bool = False,
                  custom_data: Optional[Mapping[str, str]] = None) -> None:
@@ -134,24 +137,34 @@ class BagWriter:
         if storage not in STORAGES:
             raise BagError(f"storage must be one of {STORAGES}, got {storage!r}")
         self.path = Path(path)
-        if self.path.exists():
-            if not overwrite:
-                raise BagError(f"{self.path} exists; choose another --out or pass --overwrite")
-            shutil.rmtree(self.path) if self.path.is_dir() else self.path.unlink()
+        if self.path.exists() and not overwrite:
+            raise BagError(f"{self.path} exists; choose another --out or pass --overwrite")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._aside = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.partial-", dir=self.path.parent))
         plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-        self._writer = Writer(self.path, version=8, storage_plugin=plugin)
+        self._writer = Writer(self._aside / self.path.name, version=8, storage_plugin=plugin)
         for key, value in (custom_data or {}).items():
             self._writer.set_custom_data(str(key), str(value))
         self._connections: Dict[str, object] = {}
         self.counts: Dict[str, int] = {}
 
     def __enter__(self) -> BagWriter:
-        self._writer.open()
+        try:
+            self._writer.open()
+        except BaseException:
+            shutil.rmtree(self._aside, ignore_errors=True)
+            raise
         return self
 
-    def __exit__(self, *exc) -> None:
-        self._writer.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._writer.close()
+            if exc_type is None:
+                if self.path.exists():  # overwrite: the old bag goes only now that the new one is whole
+                    shutil.rmtree(self.path) if self.path.is_dir() else self.path.unlink()
+                (self._aside / self.path.name).rename(self.path)
+        finally:
+            shutil.rmtree(self._aside, ignore_errors=True)
 
     def write(self, topic: str, msg, stamp_ns: int) -> None:
         ts = typestore()

@@ -125,8 +125,12 @@ def numpy_to_image(pixels: np.ndarray, encoding: Optional[str] = None, header: O
 
 
 def rgb_to_image(rgb: np.ndarray, encoding: str = "rgb8", header: Optional[Header] = None) -> Image:
-    """HxWx3 uint8 RGB -> Image in any supported camera encoding (yuv422 forms need an even width)."""
-    return numpy_to_image(encodings.from_rgb(rgb, encoding), encoding, header)
+    """HxWx3 uint8 RGB -> Image in any supported camera encoding (yuv422 forms need an even width).
+    nv12/nv21: the height is the image's; the data holds its Y plane then the chroma (3/2 x height rows)."""
+    msg = numpy_to_image(encodings.from_rgb(rgb, encoding), encoding, header)
+    if encoding in ("nv12", "nv21"):
+        msg.height = rgb.shape[0]
+    return msg
 
 
 def rgb_to_compressed(rgb: np.ndarray, fmt: str = "jpeg", header: Optional[Header] = None,
@@ -261,9 +265,12 @@ def check_camera_info(msg: CameraInfo) -> Intrinsics:
         raise BadCameraInfo("K zeros", "camera_info K is all zeros")
     bx, by = int(msg.binning_x), int(msg.binning_y)
     roi = msg.roi
-    if (roi.width or roi.height) and (roi.x_offset + roi.width > msg.width or roi.y_offset + roi.height > msg.height):
+    # all zeros: the full image (as image_geometry reads it); anything else must be a non-empty window inside it
+    roi_set = bool(roi.width or roi.height or roi.x_offset or roi.y_offset)
+    if roi_set and (not roi.width or not roi.height or roi.x_offset + roi.width > msg.width
+                    or roi.y_offset + roi.height > msg.height):
         raise BadCameraInfo("roi", f"camera_info roi {roi.width}x{roi.height}+{roi.x_offset}+{roi.y_offset} lies "
-                            f"outside its {msg.width}x{msg.height} image")
+                            f"outside its {msg.width}x{msg.height} image or is empty")
     if max(bx, 1) > msg.width or max(by, 1) > msg.height:
         raise BadCameraInfo("binning", f"camera_info binning {bx}x{by} exceeds its {msg.width}x{msg.height} image")
     return camera_info_to_intrinsics(msg, rectified=True)

@@ -68,8 +68,15 @@ def load_resume(path: Path) -> Dict[str, Any]:
         raise CheckpointError(f"resume checkpoint not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot load {path} as a training checkpoint: {exc}") from exc
+    except pickle.UnpicklingError:  # torch's text here advises weights_only=False: never run a file's pickle
+        raise CheckpointError(
+            f"cannot load {path} as a training checkpoint: it is corrupt, or holds objects other than tensors and "
+            "plain values (not a depth_attn checkpoint); it was not loaded. Resume from an intact one or start "
+            "a new run") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0].split(". ")[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"cannot load {path} as a training checkpoint: it is corrupt or truncated ({reason}); "
+                              "resume from an intact one or start a new run") from None
     needed = {"model", "optimizer", "scheduler", "step", "identity", "config"}
     if not isinstance(state, dict) or not needed <= set(state):
         raise CheckpointError(f"{path} is not a depth_attn training checkpoint (needs {', '.join(sorted(needed))})")
