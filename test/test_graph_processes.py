@@ -83,9 +83,10 @@ class DiagnosticsListener:
 def test_transport_choice():
     xml = str(profile_path())
     assert profile_path().is_file() and b"<segment_size>16777216</segment_size>" in profile_path().read_bytes()
-    assert large_data_environment({}) == {"FASTDDS_DEFAULT_PROFILES_FILE": xml}
-    assert large_data_environment({"ROS_DISTRO": "kilted"}) == {"FASTDDS_DEFAULT_PROFILES_FILE": xml}
-    assert large_data_environment({"ROS_DISTRO": "humble"}) == {"FASTRTPS_DEFAULT_PROFILES_FILE": xml}
+    # Fast DDS 2.x (Humble 2.6, Jazzy 2.14) reads FASTRTPS_..., 3.x (Kilted) FASTDDS_...: both, on any distro
+    both = {"FASTRTPS_DEFAULT_PROFILES_FILE": xml, "FASTDDS_DEFAULT_PROFILES_FILE": xml}
+    for distro in ({}, {"ROS_DISTRO": "humble"}, {"ROS_DISTRO": "jazzy"}, {"ROS_DISTRO": "kilted"}):
+        assert large_data_environment(distro) == both
     builtin = {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}
     assert large_data_environment({"DEPTH_ATTN_TRANSPORT": "large_data"}) == builtin
     for name in USER_CHOICES:  # the user's own choice is kept

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Dict, Mapping, Optional
 
 PROFILE_NAME = "fastdds_large_data.xml"
-OLD_FASTDDS_DISTROS = ("humble", "iron")  # Fast DDS 2.x: reads FASTRTPS_DEFAULT_PROFILES_FILE
+# Fast DDS 2.x (Humble's 2.6, Iron's 2.10, Jazzy's 2.14) reads only the first name, 3.x (Kilted's) only
+# the second: both are set, so every Fast DDS finds the profile whatever ROS_DISTRO says.
+PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
 USER_CHOICES = ("FASTDDS_BUILTIN_TRANSPORTS", "FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
 CHOICE = "DEPTH_ATTN_TRANSPORT"  # profile (default) | large_data (Fast DDS >= 2.13's builtin) | default
 
@@ -54,8 +56,7 @@ def large_data_environment(environ: Optional[Mapping[str, str]] = None) -> Dict[
         return {}
     if choice == "large_data":
         return {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}
-    old = env.get("ROS_DISTRO", "").strip().lower() in OLD_FASTDDS_DISTROS
-    return {"FASTRTPS_DEFAULT_PROFILES_FILE" if old else "FASTDDS_DEFAULT_PROFILES_FILE": str(profile_path())}
+    return {name: str(profile_path()) for name in PROFILE_VARIABLES}
 
 
 def apply_large_data_transport(environ: Optional[Dict[str, str]] = None) -> Dict[str, str]:
