@@ -4,8 +4,9 @@
     ros2 launch depth_attn kitti_eval.launch.py bag:=BAG backend:=torch frame_rate:=10.0 rviz:=true
     ros2 launch depth_attn kitti_eval.launch.py bag:=BAG player:=ros2bag     # `ros2 bag play` instead
 
-Parameters come from ``params_file`` (default: the package's config/kitti_eval.yaml), the arguments
-below override them. The default player (the package's rclpy player, restamping) stamps every frame
+Parameters come from ``params_file`` (default: the package's config/kitti_eval.yaml, which lists
+what differs from the nodes' defaults); an argument given beats it, an argument left out leaves it
+alone (`--show-args` lists them). The default player (the package's rclpy player, restamping) stamps every frame
 with its send time, so eval_node's latency is end to end; `ros2 bag play` keeps the recorded stamps
 (accuracy is right, latency is not). The launch ends by itself once eval_node has written its summary
 (or the player failed). Without a ROS install: `depth-attn run --config config/kitti_eval.yaml`.
@@ -16,6 +17,7 @@ from launch.actions import (
     EmitEvent,
     ExecuteProcess,
     LogInfo,
+    OpaqueFunction,
     RegisterEventHandler,
     SetEnvironmentVariable,
 )
@@ -24,9 +26,9 @@ from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
+from depth_attn.ros.launch_given import UNSET, arguments_given, parameters_given
 from depth_attn.ros.transport import large_data_environment
 from launch import LaunchDescription
 
@@ -34,20 +36,29 @@ IMAGE = "/kitti/camera_color_left/image_raw"
 CAMERA_INFO = "/kitti/camera_color_left/camera_info"
 GROUND_TRUTH = "/kitti/depth/ground_truth"
 
-ARGUMENTS = (
+_UNSET_TEXT = "; unset: the params file's value, else the node's default"
+ARGUMENTS = (  # bag and rate keep a default for `ros2 bag play`; the depth_attn player gets them only when given
     ("bag", "out/demo/kitti_bag", "the bag to play (from `depth-attn kitti2bag`)"),
     ("player", "depth_attn", "depth_attn (rclpy player, restamps) | ros2bag (`ros2 bag play`)"),
-    ("frame_rate", "5.0", "frames per second for the depth_attn player (0 = the bag's timing)"),
+    ("frame_rate", UNSET, "frames per second for the depth_attn player (0 = the bag's timing)" + _UNSET_TEXT),
     ("rate", "1.0", "playback speed factor"),
-    ("backend", "onnxruntime", "what runs the network: onnxruntime | torch"),
-    ("weights", "auto", "auto (the checkpoint covering the configuration), a checkpoint name or a .pth file"),
-    ("device", "cpu", "cpu, cuda or cuda:N"),
-    ("variant", "base", "attention variant: base | meta | pyra | moh"),
-    ("size", "tiny", "network size: tiny | base | large"),
-    ("out_dir", "out/kitti_eval", "where eval_node writes frames.csv, summary.json, frames.png"),
-    ("crop", "none", "evaluated region: none | garg | eigen"),
-    ("rviz", "false", "start RViz with config/depth_attn.rviz"),
+    ("backend", UNSET, "what runs the network: onnxruntime | torch" + _UNSET_TEXT),
+    ("weights", UNSET, "auto (the checkpoint covering the configuration), a checkpoint name or a .pth file"
+     + _UNSET_TEXT),
+    ("device", UNSET, "cpu, cuda or cuda:N" + _UNSET_TEXT),
+    ("variant", UNSET, "attention variant: base | meta | pyra | moh" + _UNSET_TEXT),
+    ("size", UNSET, "network size: tiny | base | large" + _UNSET_TEXT),
+    ("out_dir", UNSET, "where eval_node writes frames.csv, summary.json, frames.png" + _UNSET_TEXT),
+    ("crop", UNSET, "evaluated region: none | garg | eigen" + _UNSET_TEXT),
+    ("rviz", "false", "start RViz with config/depth_attn.rviz (and publish the cloud and coloured depth it shows)"),
 )
+# node -> {parameter: the launch argument that sets it, when given}
+GIVEN = {
+    "eval_node": {"out_dir": "out_dir", "crop": "crop"},
+    "depth_node": {"backend": "backend", "weights": "weights", "device": "device", "variant": "variant", "size": "size",
+                   "publish_cloud": "rviz", "publish_color": "rviz"},  # the cloud and coloured depth: what RViz shows
+    "player": {"bag": "bag", "frame_rate": "frame_rate", "rate": "rate"},
+}
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -57,41 +68,41 @@ def generate_launch_description() -> LaunchDescription:
     arguments.append(DeclareLaunchArgument(
         "params_file", default_value=PathJoinSubstitution([share, "config", "kitti_eval.yaml"]),
         description="ROS 2 params file for depth_node and eval_node"))
+    record_given, given = arguments_given({arg for names in GIVEN.values() for arg in names.values()})
     params_file = LaunchConfiguration("params_file")
-    eval_node = Node(
-        package="depth_attn", executable="eval_node", name="eval_node", output="screen",
-        parameters=[params_file, {"out_dir": LaunchConfiguration("out_dir"), "crop": LaunchConfiguration("crop")}],
-        remappings=[("depth/image_rect", "/depth/image_rect"), ("depth/timing", "/depth/timing"),
-                    ("ground_truth", GROUND_TRUTH)],
-        sigterm_timeout="30",  # after Ctrl-C it still writes summary.json and plots frames.png (launch's default: 5 s)
-    )
-    depth_node = Node(
-        package="depth_attn", executable="depth_node", name="depth_node", output="screen",
-        parameters=[params_file, {
-            "backend": LaunchConfiguration("backend"),
-            "weights": LaunchConfiguration("weights"),
-            "device": LaunchConfiguration("device"),
-            "variant": LaunchConfiguration("variant"),
-            "size": LaunchConfiguration("size"),
-            # the cloud and the coloured depth (off for scoring) are what RViz shows
-            "publish_cloud": LaunchConfiguration("rviz"),
-            "publish_color": LaunchConfiguration("rviz"),
-            # a lossless replay: the player publishes reliable, and Fast DDS drops best-effort frames
-            # of ~1 MB between processes (standard ROS 2 QoS overrides of the camera subscriptions)
-            "qos_overrides./kitti/camera_color_left/image_raw.subscription.reliability": "reliable",
-            "qos_overrides./kitti/camera_color_left/camera_info.subscription.reliability": "reliable",
-        }],
-        remappings=[("image", IMAGE), ("image/compressed", IMAGE + "/compressed"), ("camera_info", CAMERA_INFO)],
-    )
-    player = Node(  # its other parameters (restamp, waiting for subscribers) from the params file's player section
-        package="depth_attn", executable="player", name="player", output="screen",
-        parameters=[params_file, {
-            "bag": ParameterValue(LaunchConfiguration("bag"), value_type=str),
-            "frame_rate": ParameterValue(LaunchConfiguration("frame_rate"), value_type=float),
-            "rate": ParameterValue(LaunchConfiguration("rate"), value_type=float),
-        }],
-        condition=player_is("depth_attn"),
-    )
+
+    def nodes(context):
+        eval_node = Node(
+            package="depth_attn", executable="eval_node", name="eval_node", output="screen",
+            parameters=[params_file, parameters_given(given, GIVEN["eval_node"])],
+            remappings=[("depth/image_rect", "/depth/image_rect"), ("depth/timing", "/depth/timing"),
+                        ("ground_truth", GROUND_TRUTH)],
+            sigterm_timeout="30",  # after Ctrl-C it still writes summary.json and plots frames.png (launch's: 5 s)
+        )
+        depth_node = Node(
+            package="depth_attn", executable="depth_node", name="depth_node", output="screen",
+            parameters=[params_file, parameters_given(given, GIVEN["depth_node"]), {
+                # a lossless replay: the player publishes reliable, and Fast DDS drops best-effort frames
+                # of ~1 MB between processes (standard ROS 2 QoS overrides of the camera subscriptions)
+                "qos_overrides./kitti/camera_color_left/image_raw.subscription.reliability": "reliable",
+                "qos_overrides./kitti/camera_color_left/camera_info.subscription.reliability": "reliable",
+            }],
+            remappings=[("image", IMAGE), ("image/compressed", IMAGE + "/compressed"), ("camera_info", CAMERA_INFO)],
+        )
+        player = Node(  # its other parameters (restamp, waiting for subscribers) from the params file's player section
+            package="depth_attn", executable="player", name="player", output="screen",
+            parameters=[params_file, parameters_given(given, GIVEN["player"],
+                                                      {"bag": str, "frame_rate": float, "rate": float})],
+            condition=player_is("depth_attn"),
+        )
+        # The run ends by itself: when eval_node has written its summary, or when the player fails (a bag
+        # that is missing or damaged), everything else is stopped (SIGINT: every node closes cleanly).
+        done = RegisterEventHandler(OnProcessExit(target_action=eval_node, on_exit=[
+            LogInfo(msg="eval_node finished: stopping the graph"),
+            EmitEvent(event=Shutdown(reason="evaluation done"))]))
+        failed = RegisterEventHandler(OnProcessExit(target_action=player, on_exit=_stop_if_failed))
+        return [eval_node, depth_node, player, done, failed]
+
     bag_play = ExecuteProcess(
         cmd=["ros2", "bag", "play", LaunchConfiguration("bag"), "--rate", LaunchConfiguration("rate")],
         output="screen", condition=player_is("ros2bag"),
@@ -103,15 +114,10 @@ def generate_launch_description() -> LaunchDescription:
         remappings=[("/camera/image_rect", IMAGE)],  # the config's camera display shows the bag's camera
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
-    # The run ends by itself: when eval_node has written its summary, or when the player fails (a bag
-    # that is missing or damaged), everything else is stopped (SIGINT: every node closes cleanly).
-    done = RegisterEventHandler(OnProcessExit(target_action=eval_node, on_exit=[
-        LogInfo(msg="eval_node finished: stopping the graph"), EmitEvent(event=Shutdown(reason="evaluation done"))]))
-    failed = RegisterEventHandler(OnProcessExit(target_action=player, on_exit=_stop_if_failed))
     # Camera-size images between processes (camera driver -> depth node -> consumers): Fast DDS's
     # large shared-memory segment (config/fastdds_large_data.xml) in every node started here (README).
     transport = [SetEnvironmentVariable(k, v) for k, v in large_data_environment().items()]
-    return LaunchDescription(transport + arguments + [eval_node, depth_node, player, bag_play, rviz, done, failed])
+    return LaunchDescription(transport + [record_given] + arguments + [OpaqueFunction(function=nodes), bag_play, rviz])
 
 
 def player_is(name: str) -> IfCondition:

@@ -12,7 +12,7 @@ import os
 import re
 import runpy
 from pathlib import Path
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Set
 
 import pytest
 import yaml
@@ -20,7 +20,7 @@ import yaml
 from depth_attn.paths import REPO_ROOT
 
 MY_LAUNCH_FILES = ("orin.launch.py", "desktop.launch.py")
-LAUNCH_BUILDERS = ("depth_attn.ros.camera_launch",)
+LAUNCH_BUILDERS = ("depth_attn.ros.camera_launch", "depth_attn.ros.launch_given")
 
 
 # ------------------------------------------------------------------ setup.py, read as colcon does
@@ -69,8 +69,11 @@ class LaunchFile:
         self.path = path
         self.tree = ast.parse(path.read_text(), filename=str(path))
         # a launch file whose graph is built by the package (depth_attn.ros.camera_launch) is read with it
-        for node in list(self.tree.body):
-            if isinstance(node, ast.ImportFrom) and node.module in LAUNCH_BUILDERS:
+        # (and with what those import from depth_attn.ros.launch_given), each once
+        included = set()
+        for node in self.tree.body:  # (grows while it is walked)
+            if isinstance(node, ast.ImportFrom) and node.module in LAUNCH_BUILDERS and node.module not in included:
+                included.add(node.module)
                 module = REPO_ROOT / (node.module.replace(".", "/") + ".py")
                 self.tree.body.extend(ast.parse(module.read_text(), filename=str(module)).body)
         self.aliases: Dict[str, str] = {}  # variable -> LaunchConfiguration name
@@ -100,14 +103,25 @@ class LaunchFile:
         """Declared launch arguments -> default (a literal ARGUMENTS table or DeclareLaunchArgument calls)."""
         args: Dict[str, Optional[str]] = {}
         for node in ast.walk(self.tree):
-            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "ARGUMENTS"
-                                                    for t in node.targets):
-                for name, default, _ in ast.literal_eval(node.value):
-                    args[name] = default
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and any(
+                    isinstance(t, ast.Name) and t.id == "ARGUMENTS"
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
+                for row in node.value.elts:
+                    name, default = row.elts[0].value, row.elts[1]
+                    args[name] = default.value if isinstance(default, ast.Constant) else self.literal(default.id)
             if _call_name(node) == "DeclareLaunchArgument" and node.args and isinstance(node.args[0], ast.Constant):
                 default = next((k.value for k in node.keywords if k.arg == "default_value"), None)
                 args[node.args[0].value] = default.value if isinstance(default, ast.Constant) else None
         return args
+
+    def literal(self, name: str) -> object:
+        """The value of the module-level constant ``name`` (the launch file's or its builder's)."""
+        return next(ast.literal_eval(n.value) for n in self.tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+                    and any(isinstance(t, ast.Name) and t.id == name
+                            for t in (n.targets if isinstance(n, ast.Assign) else [n.target])))
+
+    def function(self, name: str) -> ast.FunctionDef:
+        return next(n for n in ast.walk(self.tree) if isinstance(n, ast.FunctionDef) and n.name == name)
 
     def nodes(self) -> List[ast.Call]:
         return [n for n in ast.walk(self.tree) if _call_name(n) == "Node"]
@@ -154,66 +168,69 @@ def test_every_launch_argument_reaches_a_parameter_or_a_remapping(name):
 
     launch = LaunchFile(REPO_ROOT / "launch" / name)
     declared = launch.arguments()
-    reached: Dict[str, List[Tuple[str, str]]] = {a: [] for a in declared}
+    reached: Dict[str, Set[str]] = {a: set() for a in declared}
+    node_arguments = launch.literal("NODE_ARGUMENTS")
+    for arg in node_arguments:  # passed as the depth_node parameter of the same name, when given
+        assert arg in PARAMETERS, f"{name}: {arg} is not a depth_node parameter"
+        reached[arg].add("parameter")
     subscribed = {"image", "image/compressed", "camera_info"}
     for call in launch.nodes():
         package, executable = launch.constant(call, "package"), launch.constant(call, "executable")
         if package == "depth_attn":
             assert executable == "depth_node"
-            for item in launch.keyword(call, "parameters").elts:
-                if isinstance(item, ast.Dict):
-                    for key, value in zip(item.keys, item.values, strict=True):
-                        if isinstance(key, ast.Tuple):  # ("qos_overrides.", TOPIC, ".subscription.POLICY")
-                            prefix, topic, policy = key.elts
-                            assert prefix.value == "qos_overrides." and policy.value.endswith(
-                                ".subscription.reliability"), f"{name}: {ast.dump(key)}"
-                            remapped = {ast.dump(pair.elts[1]) for pair in launch.keyword(call, "remappings").elts}
-                            assert ast.dump(topic) in remapped, f"{name}: a QoS override of a topic not subscribed"
-                            for arg in launch.configs_in(value):
-                                reached[arg].append(("parameter", "qos_overrides"))
-                            continue
-                        assert key.value in PARAMETERS, f"{name}: {key.value} is not a depth_node parameter"
-                        for arg in launch.configs_in(value):
-                            reached[arg].append(("parameter", key.value))
-                else:
-                    for arg in launch.configs_in(item):
-                        reached[arg].append(("params_file", ""))
+            # the params file first, then what the user gave: an argument given beats the params file
+            params_file, given = launch.keyword(call, "parameters").elts
+            assert launch.configs_in(params_file) == {"params_file"}
+            reached["params_file"].add("params_file")
+            assert _call_name(given) == "given_parameters"
+            builder = launch.function("given_parameters")
+            stored = [d.slice for d in ast.walk(builder)
+                      if isinstance(d, ast.Subscript) and isinstance(d.ctx, ast.Store)]
+            for key in (k for k in stored if isinstance(k, ast.Tuple)):  # ("qos_overrides.", *TOPIC, ".sub...")
+                assert key.elts[0].value == "qos_overrides." and key.elts[-1].value == ".subscription.reliability"
+            for arg in launch.configs_in(builder) - {"image", "camera_info"}:
+                reached[arg].add("parameter")
             for pair in launch.keyword(call, "remappings").elts:
                 source = pair.elts[0].value
                 assert source in subscribed, f"{name}: remaps {source}, which depth_node does not use"
                 for arg in launch.configs_in(pair.elts[1]):
-                    reached[arg].append(("remapping", source))
+                    reached[arg].add("remapping")
         elif executable == "rviz2":
             for arg in launch.configs_in(call):
-                reached[arg].append(("rviz", ""))
+                reached[arg].add("rviz")
     missing = [a for a, uses in reached.items() if not uses]
     assert not missing, f"{name}: launch arguments that reach nothing: {missing}"
-    for arg, uses in reached.items():
-        kinds = {kind for kind, _ in uses}
+    for arg, kinds in reached.items():
         if arg not in ("params_file", "rviz", "camera_frame"):
             assert kinds & {"parameter", "remapping"}, f"{name}: {arg} only reaches {kinds}"
-    assert {k for k, _ in reached["params_file"]} == {"params_file"}
-    # a parameter given by an argument is passed after the params file, so the argument wins
-    for item_index, item in enumerate(launch.keyword(launch.nodes()[0], "parameters").elts):
-        assert isinstance(item, ast.Dict) == (item_index > 0)
+    assert reached["params_file"] == {"params_file"}
 
 
-def test_orin_launch_defaults_are_the_issues():
-    args = LaunchFile(REPO_ROOT / "launch" / "orin.launch.py").arguments()
-    expected = {"variant": "meta", "network": "meter", "size": "tiny", "backend": "tensorrt", "precision": "fp16",
-                "device": "cuda", "weights": "auto", "rviz": "false"}
-    assert {k: args[k] for k in expected} == expected
-    assert {"placement", "image", "camera_info", "params_file"} <= set(args)
-    desktop = LaunchFile(REPO_ROOT / "launch" / "desktop.launch.py").arguments()
-    assert desktop["backend"] == "onnxruntime" and desktop["image"] == args["image"]
+def test_camera_launch_files_leave_the_model_to_the_params_file():
+    """Every argument that is a depth_node parameter defaults to unset (passed only when given), so a
+    params file's variant/backend/weights reach the node; the package's files give orin and desktop theirs."""
+    for name in MY_LAUNCH_FILES:
+        launch = LaunchFile(REPO_ROOT / "launch" / name)
+        args = launch.arguments()
+        unset = launch.literal("UNSET")
+        assert {a: args[a] for a in launch.literal("NODE_ARGUMENTS")} == dict.fromkeys(launch.literal("NODE_ARGUMENTS"),
+                                                                                         unset)
+        assert args["image_reliability"] == unset and args["rviz"] == "false"
+    orin = yaml.safe_load((REPO_ROOT / "config" / "orin.yaml").read_text())["depth_node"]["ros__parameters"]
+    assert {k: orin[k] for k in ("variant", "backend", "precision", "device")} == {
+        "variant": "meta", "backend": "tensorrt", "precision": "fp16", "device": "cuda"}
+    desktop = yaml.safe_load((REPO_ROOT / "config" / "desktop.yaml").read_text())["depth_node"]["ros__parameters"]
+    assert "variant" not in desktop and "weights" not in desktop and "weights" not in orin  # the node's: base, auto
 
 
 def test_launch_argument_values_are_valid_parameter_values():
     from depth_attn.ros.depth_node import CHOICES
 
-    for name in MY_LAUNCH_FILES:
-        for arg, default in LaunchFile(REPO_ROOT / "launch" / name).arguments().items():
-            if arg in CHOICES:
+    for name in MY_LAUNCH_FILES + ("kitti_eval.launch.py",):
+        launch = LaunchFile(REPO_ROOT / "launch" / name)
+        unset = launch.literal("UNSET")
+        for arg, default in launch.arguments().items():
+            if arg in CHOICES and default != unset:
                 assert default in CHOICES[arg], f"{name}: {arg} default {default!r}"
 
 
@@ -267,15 +284,13 @@ def test_params_file_sections_match_the_nodes(path):
             assert bounds[0] <= value <= bounds[1]
 
 
-def test_desktop_and_orin_configs_set_every_parameter():
+@pytest.mark.parametrize("path", config_files(), ids=lambda p: p.name)
+def test_params_files_list_only_what_differs_from_the_node_defaults(path):
     from depth_attn.ros.depth_node import PARAMETERS
 
-    for name, backend in (("desktop.yaml", "onnxruntime"), ("orin.yaml", "tensorrt")):
-        params = yaml.safe_load((REPO_ROOT / "config" / name).read_text())["depth_node"]["ros__parameters"]
-        assert set(params) == set(PARAMETERS), f"{name}: {set(PARAMETERS) ^ set(params)}"
-        assert params["backend"] == backend
-    orin = yaml.safe_load((REPO_ROOT / "config" / "orin.yaml").read_text())["depth_node"]["ros__parameters"]
-    assert (orin["variant"], orin["precision"], orin["device"]) == ("meta", "fp16", "cuda")
+    params = yaml.safe_load(path.read_text()).get("depth_node", {}).get("ros__parameters", {})
+    same = [k for k, v in params.items() if v == PARAMETERS[k].default]
+    assert not same, f"{path.name} restates depth_node's defaults for {same}"
 
 
 def test_rviz_config_shows_the_node_outputs_in_the_camera_frame():
@@ -313,8 +328,15 @@ def test_rviz_shows_the_camera_of_its_launch_file(path):
     overrides = {key.value: launch.configs_in(value) for item in launch.keyword(depth_node, "parameters").elts
                  if isinstance(item, ast.Dict) for key, value in zip(item.keys, item.values, strict=True)
                  if isinstance(key, ast.Constant)}
+    from depth_attn.ros.depth_node import PARAMETERS
+
+    try:  # a parameter set by a launch argument when given (kitti_eval's GIVEN table)
+        overrides.update({param: {arg} for param, arg in launch.literal("GIVEN")["depth_node"].items()})
+    except StopIteration:
+        pass
     for output in ("publish_cloud", "publish_color"):
-        assert depth_params[output] is True or overrides.get(output) == {"rviz"}, f"{path.name}: {output}"
+        published = depth_params.get(output, PARAMETERS[output].default)
+        assert published is True or overrides.get(output) == {"rviz"}, f"{path.name}: {output}"
 
 
 def test_data_files_cover_every_launch_and_config_file(installed_files):

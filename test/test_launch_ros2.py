@@ -431,16 +431,54 @@ def test_show_args_lists_every_argument_with_its_description(colcon_workspace, l
         assert listed[argument.name]["description"] == argument.description
         assert listed[argument.name]["default"] is not None, f"{argument.name} has no default"
     assert {"weights", "params_file"} <= set(listed)
-    assert listed["weights"]["default"] == "'auto'"
+    if launch_file != "kitti_eval.launch.py":
+        assert listed["weights"]["default"] == "''" and "unset" in listed["weights"]["description"]
 
 
 def test_orin_launch_has_a_jetson_users_arguments(colcon_workspace, launch_dirs):
+    """The model arguments are unset by default (the params file decides) and say what the package's
+    orin.yaml gives them."""
     env = launch_env(launch_dirs["home"], launch_dirs["ros_log"], free_domain_id(), launch_dirs["empty"])
     listed = parse_show_args(show_args(colcon_workspace, "orin.launch.py", env, launch_dirs["cwd"]))
-    defaults = {name: item["default"] for name, item in listed.items()}
-    assert {k: defaults[k] for k in ("variant", "backend", "precision", "device", "weights")} == {
-        "variant": "'meta'", "backend": "'tensorrt'", "precision": "'fp16'", "device": "'cuda'", "weights": "'auto'"}
-    assert "orin.yaml" in defaults["params_file"]
+    for name, value in (("variant", "meta"), ("backend", "tensorrt"), ("precision", "fp16"), ("device", "cuda")):
+        assert listed[name]["default"] == "''" and f"orin.yaml: {value}" in listed[name]["description"], listed[name]
+    assert "depth_node's default" in listed["weights"]["description"]
+    assert "orin.yaml" in listed["params_file"]["default"]
+
+
+# ------------------------------------------------------------------ a user's params file
+
+def test_params_file_sets_the_model_and_a_launch_argument_beats_it(colcon_workspace, launch_dirs, tmp_path):
+    """`ros2 launch depth_attn orin.launch.py params_file:=my.yaml` with variant: pyra in my.yaml runs
+    pyra (it ran orin's meta on tensorrt when the launch file passed its defaults after the params file);
+    image_transport:=raw given on the command line beats my.yaml's compressed; what neither sets is
+    depth_node's own default, not orin.yaml's."""
+    import yaml
+
+    my = tmp_path / "my.yaml"
+    my.write_text(yaml.safe_dump({"depth_node": {"ros__parameters": {
+        "variant": "pyra", "backend": "torch", "device": "cpu", "image_transport": "compressed"}}}))
+    run, domain_id = start(colcon_workspace, launch_dirs, "orin.launch.py", f"params_file:={my}",
+                           "image_transport:=raw")
+    probe = None
+    try:
+        ready = run.wait_for(r"\[depth_node\]: (\S+) on (\S+) .* listening on (\S+) ", START_TIMEOUT)
+        probe = DomainProbe(domain_id)
+        params = probe.parameters("depth_node", ("variant", "backend", "device", "precision", "image_transport",
+                                                 "cloud_stride", "weights"))
+    finally:
+        if probe is not None:
+            probe.close()
+        run.interrupt(signal.SIGINT)
+        try:
+            run.wait(STOP_TIMEOUT)
+        finally:
+            run.close()
+    assert params == {"variant": "pyra", "backend": "torch", "device": "cpu", "precision": "fp32",
+                      "image_transport": "raw", "cloud_stride": 1, "weights": "auto"}
+    # the network the node built and reported, and the topic it listens on
+    assert ready.group(1) == "meter-tiny-pyra-full" and ready.group(2) == "torch", ready.group(0)
+    assert ready.group(3) == "/camera/image_rect", ready.group(0)
 
 
 # ------------------------------------------------------------------ depth-attn run (no ros2 launch)
