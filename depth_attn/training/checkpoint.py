@@ -7,12 +7,13 @@ are plain state dicts (``save_state_dict``)."""
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import random
 import tempfile
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import numpy as np
 import torch
@@ -81,3 +82,50 @@ def load_resume(path: Path) -> Dict[str, Any]:
     if not isinstance(state, dict) or not needed <= set(state):
         raise CheckpointError(f"{path} is not a depth_attn training checkpoint (needs {', '.join(sorted(needed))})")
     return state
+
+
+def save_resume(path: Path, *, model: torch.nn.Module, optimizer, scheduler, scaler, ema, step: int, identity: str,
+                config_text: str, best_abs_rel: float, elapsed_s: float) -> None:
+    """A resume checkpoint of everything the run needs to go on exactly where it stopped."""
+    atomic_save(
+        {
+            "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+            "step": step,
+            "rng": rng_state(),
+            "identity": identity,
+            "config": config_text,
+            "best_abs_rel": best_abs_rel,
+            "elapsed_s": elapsed_s,
+            **({"ema": ema.state_dict()} if ema is not None else {}),
+        },
+        path,
+    )
+
+
+def restore_resume(path: Path, identity: str, *, model: torch.nn.Module, optimizer, scheduler, scaler,
+                   ema) -> Tuple[int, float, float]:
+    """Load a resume checkpoint of the run ``identity`` into the run's parts: (step, best validation
+    abs_rel, seconds trained so far); CheckpointError where it is of another run or lacks a part."""
+    state = load_resume(path)
+    if state["identity"] != identity:
+        raise CheckpointError(
+            f"--resume {path} is a checkpoint of {state['identity']}, but this configuration trains "
+            f"{identity}; resume with the configuration that made it, or start a new run"
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if "scaler" in state and state["scaler"]:
+        scaler.load_state_dict(state["scaler"])
+    if "rng" in state:
+        restore_rng(state["rng"])
+    if ema is not None:
+        if "ema" not in state:
+            raise CheckpointError(f"--resume {path} was written without schedule.ema; resume it without "
+                                  "the weight average, or start a new run")
+        ema.load_state_dict(state["ema"])
+    # train.csv's elapsed_s goes on from the stopped run's training time (older checkpoints lack it)
+    return int(state["step"]), float(state.get("best_abs_rel", math.inf)), float(state.get("elapsed_s", 0.0))

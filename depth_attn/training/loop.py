@@ -10,7 +10,6 @@ checkpoint and return."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import math
 import signal
@@ -31,30 +30,32 @@ from depth_attn import weights as weights_mod
 from depth_attn.inference.estimator import DEFAULT_INPUT_HW, DEFAULT_TO_METRES
 from depth_attn.models import build_model
 from depth_attn.models.attention import clear_load_balance_loss
-from depth_attn.paths import sha256_file
 from depth_attn.training import distributed as ddp
 from depth_attn.training.augment import augment, cutmix_batch, sample_rng
-from depth_attn.training.checkpoint import (
-    CheckpointError,
-    atomic_save,
-    load_resume,
-    restore_rng,
-    rng_state,
-    save_state_dict,
-)
+from depth_attn.training.card import SUBSET_FRAMES, heldout_metrics, training_card, weights_name  # noqa: F401
+from depth_attn.training.checkpoint import CheckpointError, restore_resume, save_resume, save_state_dict
 from depth_attn.training.config import META_MIXER_STARTS, TrainConfig, dump_config
 from depth_attn.training.data import FrameDataset, build_dataset
 from depth_attn.training.ema import WeightAverage
 from depth_attn.training.init import init_student
-from depth_attn.training.objectives import DEFAULT_FEATURE_LAYERS, FeatureTap, matching_feature_layers, total_loss
+from depth_attn.training.objectives import total_loss
+from depth_attn.training.optim import (  # noqa: F401 (lr_factor: imported from here)
+    freeze_batchnorm,
+    lr_factor,
+    make_optimizer,
+    mixed_precision,
+    trainable_parameters,
+)
 from depth_attn.training.report import StepLog, plot_curves, truncate_log, write_card
+from depth_attn.training.run_folder import (  # noqa: F401 (TrainError, RUN_FILE: imported from here)
+    RUN_FILE,
+    TrainError,
+    check_output_dir,
+    resume_checkpoint,
+    write_run_files,
+)
+from depth_attn.training.taps import DistillationTaps
 from depth_attn.training.validate import validate
-
-RUN_FILE = "run.json"  # marks an output folder as holding a run, with that run's configuration
-
-
-class TrainError(RuntimeError):
-    """A run that cannot start (output folder, resume checkpoint, data); nothing was overwritten."""
 
 
 @dataclass
@@ -68,61 +69,11 @@ class TrainResult:
     heldout: Optional[Dict[str, Dict[str, float]]] = None
 
 
-SUBSET_FRAMES = 20  # large held-out sets are also recorded on their first frames: a quick check for tests
-
-
-def heldout_metrics(model: nn.Module, sets: Dict[str, FrameDataset], input_hw: Tuple[int, int], to_metres: float,
-                    crop: str = "none", device: torch.device = torch.device("cpu")) -> Dict[str, Dict[str, float]]:
-    """Mean metrics on every held-out set, plus ``<set>_first20`` for sets larger than that."""
-    out: Dict[str, Dict[str, float]] = {}
-    for name, data in sets.items():
-        out[name] = validate(model, data, input_hw, to_metres, crop=crop, device=device)
-        if len(data) > SUBSET_FRAMES:
-            subset = FrameDataset(data.sources, cache=False)
-            subset.index = subset.index[:SUBSET_FRAMES]
-            out[f"{name}_first{SUBSET_FRAMES}"] = validate(model, subset, input_hw, to_metres, crop=crop, device=device)
-    return out
-
-
-def lr_factor(step: int, total: int, warmup: int, decay: str, min_ratio: float, power: float) -> float:
-    """Multiplier of the base learning rate at ``step`` (0-based): linear warm-up, then decay."""
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    if decay == "constant":
-        return 1.0
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    if decay == "cosine":
-        shape = 0.5 * (1.0 + math.cos(math.pi * progress))
-    else:  # poly
-        shape = (1.0 - progress) ** power
-    return min_ratio + (1.0 - min_ratio) * shape
-
-
 def _resolve_weights(spec: str) -> Tuple[Path, Optional[weights_mod.CheckpointInfo]]:
     try:
         return weights_mod.resolve(spec)
     except weights_mod.WeightsError as exc:
         raise TrainError(str(exc)) from exc
-
-
-def _trainable(model: nn.Module, prefixes: Optional[Sequence[str]]) -> List[nn.Parameter]:
-    if not prefixes:
-        return [p for p in model.parameters()]
-    chosen = []
-    for name, param in model.named_parameters():
-        keep = any(name.startswith(p) for p in prefixes)
-        param.requires_grad_(keep)
-        if keep:
-            chosen.append(param)
-    if not chosen:
-        raise TrainError(f"schedule.trainable {list(prefixes)} matches no parameter of the student")
-    return chosen
-
-
-def _freeze_batchnorm(model: nn.Module) -> None:
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.eval()
 
 
 class Trainer:
@@ -134,7 +85,7 @@ class Trainer:
         self.info = ddp.from_environment()
         self.device = ddp.pick_device(config.schedule.device, self.info)
         self.out_dir = Path(config.output.dir).expanduser()
-        self.resume_path = self._resume_path(resume)
+        self.resume_path = resume_checkpoint(self.out_dir, resume)
         self.elapsed_before = 0.0
         self._t_start = time.perf_counter()
         self._stop = False
@@ -142,34 +93,8 @@ class Trainer:
 
     # -- set-up ---------------------------------------------------------------------------------
 
-    def _resume_path(self, resume: Optional[str]) -> Optional[Path]:
-        if resume is None:
-            return None
-        if resume == "auto":
-            return self.out_dir / "checkpoints" / "last.pt"
-        return Path(resume).expanduser()
-
     def _check_output_dir(self) -> None:
-        """An output folder that holds another run is never written over: resume it or choose another."""
-        run_file = self.out_dir / RUN_FILE
-        if not run_file.is_file():
-            if self.out_dir.is_dir() and any(self.out_dir.iterdir()) and self.resume_path is None:
-                raise TrainError(f"output folder {self.out_dir} is not empty and holds no run of ours; choose another "
-                                 "output.dir")
-            return
-        try:
-            previous = json.loads(run_file.read_text())
-        except (OSError, json.JSONDecodeError):
-            previous = {}
-        if self.resume_path is None:
-            raise TrainError(
-                f"output folder {self.out_dir} holds another run ({previous.get('model', 'unknown model')}); "
-                f"continue it with --resume {self.out_dir / 'checkpoints' / 'last.pt'} "
-                "or set output.dir to a new folder"
-            )
-        if previous.get("identity") not in (None, self.config.identity()):
-            raise TrainError(f"output folder {self.out_dir} holds a run of {previous.get('identity')}, not "
-                             f"{self.config.identity()}")
+        check_output_dir(self.out_dir, self.resume_path, self.config.identity())
 
     def _build(self) -> None:
         c = self.config
@@ -213,37 +138,26 @@ class Trainer:
         self.student.to(self.device, memory_format=self.memory_format)
         if self.teacher is not None:
             self.teacher.to(memory_format=self.memory_format)
-        self.params = _trainable(self.student, c.schedule.trainable)
+        try:
+            self.params = trainable_parameters(self.student, c.schedule.trainable)
+        except ValueError as exc:
+            raise TrainError(str(exc)) from exc
         self.ema = WeightAverage(self.student, c.schedule.ema) if c.schedule.ema > 0 else None
-        self.feature_layers: List[str] = []
-        self.skipped_layers: List[str] = []
-        if self.teacher is not None and c.objective.distill_features > 0:
-            names = c.objective.feature_layers or DEFAULT_FEATURE_LAYERS[m.network]
-            probe = torch.zeros(1, 3, *self.augment.output_hw, device=self.device)
-            self.feature_layers, self.skipped_layers = matching_feature_layers(self.student, self.teacher, names, probe)
-        self.blockwise = bool(self.feature_layers) and c.objective.feature_inputs == "teacher"
-        if self.blockwise and self.info.enabled:
+        taps = DistillationTaps(self.student, self.teacher, m.network, c.objective.distill_features,
+                                c.objective.feature_layers, c.objective.feature_inputs, self.augment.output_hw,
+                                self.device)
+        if taps.blockwise and self.info.enabled:
+            taps.close()
             raise TrainError("objective.feature_inputs: teacher (block-wise distillation) runs in one process; "
                              "use feature_inputs: student under torchrun")
-        tapped = self.feature_layers and not self.blockwise
-        self.student_tap = FeatureTap(self.student, self.feature_layers) if tapped else None
-        modules = dict(self.student.named_modules())
-        self.student_tap_modules = {n: modules[n] for n in self.feature_layers} if self.blockwise else {}
-        self.teacher_tap = FeatureTap(self.teacher, self.feature_layers) if self.feature_layers else None
+        self.taps = taps
+        self.feature_layers, self.skipped_layers = taps.layers, taps.skipped
         self.model: nn.Module = self.student
         if self.info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.student, device_ids=ids, broadcast_buffers=False)
-        s = c.schedule
-        self.optimizer = torch.optim.AdamW(self.params, lr=s.lr, weight_decay=s.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer,
-            lambda step: lr_factor(step, s.steps, s.warmup_steps, s.decay, s.min_lr_ratio, s.poly_power),
-        )
-        self.amp_dtype = None
-        if s.amp != "none" and self.device.type == "cuda":
-            self.amp_dtype = torch.bfloat16 if s.amp == "bf16" else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.optimizer, self.scheduler = make_optimizer(self.params, c.schedule)
+        self.amp_dtype, self.scaler = mixed_precision(c.schedule.amp, self.device)
 
     def _load_data(self) -> None:
         c = self.config
@@ -272,30 +186,12 @@ class Trainer:
         if self.resume_path is None:
             return 0
         try:
-            state = load_resume(self.resume_path)
+            step, self.best, self.elapsed_before = restore_resume(
+                self.resume_path, self.config.identity(), model=self.student, optimizer=self.optimizer,
+                scheduler=self.scheduler, scaler=self.scaler, ema=self.ema)
         except CheckpointError as exc:
             raise TrainError(str(exc)) from exc
-        if state["identity"] != self.config.identity():
-            raise TrainError(
-                f"--resume {self.resume_path} is a checkpoint of {state['identity']}, but this configuration trains "
-                f"{self.config.identity()}; resume with the configuration that made it, or start a new run"
-            )
-        self.student.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if "scaler" in state and state["scaler"]:
-            self.scaler.load_state_dict(state["scaler"])
-        if "rng" in state:
-            restore_rng(state["rng"])
-        if self.ema is not None:
-            if "ema" not in state:
-                raise TrainError(f"--resume {self.resume_path} was written without schedule.ema; resume it without "
-                                 "the weight average, or start a new run")
-            self.ema.load_state_dict(state["ema"])
-        self.best = float(state.get("best_abs_rel", math.inf))
-        # train.csv's elapsed_s goes on from the stopped run's training time (older checkpoints lack it)
-        self.elapsed_before = float(state.get("elapsed_s", 0.0))
-        return int(state["step"])
+        return step
 
     # -- one step -------------------------------------------------------------------------------
 
@@ -328,21 +224,13 @@ class Trainer:
         if self.teacher is not None:
             with torch.no_grad(), autocast:
                 teacher_m = self.teacher(x).float() * self.to_metres
-            if self.teacher_tap is not None:
-                teacher_features = [f.float() for f in self.teacher_tap.take(self.feature_layers)]
-                teacher_inputs = self.teacher_tap.take_inputs(self.feature_layers)
+            teacher_features, teacher_inputs = self.taps.teacher_features()
         student_m = None
         if c.objective.needs_student_forward:
             with autocast:
                 raw = self.model(x)
             student_m = raw.float() * self.to_metres
-        if self.blockwise:
-            with autocast:
-                student_features = [self.student_tap_modules[n](inp).float()
-                                    for n, inp in zip(self.feature_layers, teacher_inputs, strict=True)]
-        else:
-            tap = self.student_tap
-            student_features = [f.float() for f in tap.take(self.feature_layers)] if tap else []
+        student_features = self.taps.student_features(autocast, teacher_inputs)
         loss, terms = total_loss(c.objective, self.student, student_m, gt, teacher_m, student_features,
                                  teacher_features)
         clear_load_balance_loss(self.student)
@@ -368,22 +256,9 @@ class Trainer:
 
     def _save_resume(self, step: int) -> Path:
         path = self.out_dir / "checkpoints" / "last.pt"
-        atomic_save(
-            {
-                "model": {k: v.detach().cpu().contiguous() for k, v in self.student.state_dict().items()},
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
-                "step": step,
-                "rng": rng_state(),
-                "identity": self.config.identity(),
-                "config": dump_config(self.config),
-                "best_abs_rel": self.best,
-                "elapsed_s": self._elapsed(),
-                **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
-            },
-            path,
-        )
+        save_resume(path, model=self.student, optimizer=self.optimizer, scheduler=self.scheduler, scaler=self.scaler,
+                    ema=self.ema, step=step, identity=self.config.identity(), config_text=dump_config(self.config),
+                    best_abs_rel=self.best, elapsed_s=self._elapsed())
         return path
 
     def _shipped_weights(self):
@@ -400,42 +275,16 @@ class Trainer:
     def _finish(self, step: int, log_path: Path) -> Tuple[Path, Path, Dict[str, Dict[str, float]]]:
         c = self.config
         m = c.model
-        name = c.output.name or f"{m.network}-{m.size}-{m.variant}-{m.placement}-{c.output.dataset}"
+        name = weights_name(c)
         weights_path = self.out_dir / f"{name}.pth"
         with self._shipped_weights():
             save_state_dict(self.student, weights_path)
             heldout = heldout_metrics(self.student, self.val_sets, self.input_hw, self.to_metres, c.output.crop,
                                       self.device)
-        card = {
-            "name": name,
-            "file": weights_path.name,
-            "sha256": sha256_file(weights_path),
-            "network": m.network,
-            "size": m.size,
-            "variant": m.variant,
-            "placement": m.placement,
-            "dataset": c.output.dataset,
-            "input_hw": list(self.input_hw),
-            "output_unit": self.unit,
-            "to_metres": self.to_metres,
-            "max_depth_m": c.objective.max_depth,
-            "init": m.init,
-            "init_report": self.init_report.as_dict() if self.init_report else None,
-            "teacher": self.teacher_desc,
-            "data": {"train": self.train_set.describe(), "frames": len(self.train_set),
-                     "frames_with_gt": self.train_set.frames_with_gt()},
-            "objective": dataclasses.asdict(c.objective),
-            "feature_layers": self.feature_layers,
-            "steps": step,
-            "batch_size": c.schedule.batch_size,
-            "processes": self.info.world_size,
-            "device": str(self.device),
-            "heldout": {k: {mk: round(mv, 6) for mk, mv in v.items()} for k, v in heldout.items()},
-            "heldout_crop": c.output.crop,
-            "command": " ".join(self.argv),
-            "config": c.raw,
-            "created": dt.date.today().isoformat(),
-        }
+        card = training_card(c, name=name, weights_path=weights_path, input_hw=self.input_hw, unit=self.unit,
+                             to_metres=self.to_metres, init_report=self.init_report, teacher=self.teacher_desc,
+                             train_set=self.train_set, feature_layers=self.feature_layers, steps=step,
+                             processes=self.info.world_size, device=self.device, heldout=heldout, argv=self.argv)
         card_path = self.out_dir / f"{name}.json"
         write_card(card_path, card)
         plot_curves(log_path, self.out_dir / "curves.png", f"{m.network}-{m.size}-{m.variant} ({step} steps)")
@@ -472,9 +321,9 @@ class Trainer:
         finally:
             for sig, handler in previous_handlers.items():
                 signal.signal(sig, handler)
-            for tap in (getattr(self, "student_tap", None), getattr(self, "teacher_tap", None)):
-                if tap is not None:
-                    tap.close()
+            taps = getattr(self, "taps", None)
+            if taps is not None:
+                taps.close()
             ddp.teardown()
 
     def _run(self, main: bool) -> TrainResult:
@@ -486,12 +335,7 @@ class Trainer:
         log_path = self.out_dir / "train.csv"
         log = None
         if main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / RUN_FILE).write_text(json.dumps({
-                "model": f"{c.model.network}-{c.model.size}-{c.model.variant}-{c.model.placement}",
-                "identity": c.identity(), "started": dt.datetime.now().isoformat(timespec="seconds"),
-                "command": " ".join(self.argv)}, indent=2) + "\n")
-            (self.out_dir / "config.yaml").write_text(dump_config(c))
+            write_run_files(self.out_dir, c, self.argv)
             if start:
                 truncate_log(log_path, start)
             log = StepLog(log_path, append=start > 0)
@@ -503,7 +347,7 @@ class Trainer:
                    desc=f"train {c.model.variant}", dynamic_ncols=True)
         self.student.train()
         if c.schedule.freeze_bn:
-            _freeze_batchnorm(self.student)
+            freeze_batchnorm(self.student)
         self._t_start = time.perf_counter()
         step = start
         checkpoint: Optional[Path] = None
@@ -534,7 +378,7 @@ class Trainer:
                             bar.set_postfix(val_abs_rel=f"{metrics['abs_rel']:.4f}")
                         self.student.train()
                         if c.schedule.freeze_bn:
-                            _freeze_batchnorm(self.student)
+                            freeze_batchnorm(self.student)
                     ddp.barrier(self.info)
                 if main:
                     log.write(row)
