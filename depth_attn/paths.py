@@ -49,6 +49,11 @@ def package_weights_dir() -> Path:
     return share_dir() / "weights"
 
 
+def weights_cache_dir() -> Path:
+    """Where fetched, imported and trained checkpoints (and their cards) are kept."""
+    return home_dir() / "weights"
+
+
 def shared_weights_dir() -> Path:
     return shared_dir() / "weights"
 
