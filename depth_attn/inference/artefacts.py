@@ -24,7 +24,7 @@ from torch import nn
 from depth_attn.inference.cache import ArtefactCache, CacheResult, key_digest
 from depth_attn.inference.calibration import build_calibration_batches, calibration_fingerprint
 from depth_attn.inference.export import DEFAULT_OPSET, check_onnx, export_onnx
-from depth_attn.inference.preprocess import preprocess_rgb
+from depth_attn.inference.processing import preprocess_rgb
 from depth_attn.models.registry import ModelConfig
 from depth_attn.paths import PACKAGE_ROOT, sha256_file
 

@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -18,10 +17,9 @@ from depth_attn.geometry import Intrinsics
 from depth_attn.inference.artefacts import UNTRAINED, ModelSource
 from depth_attn.inference.backends import Backend, create_backend
 from depth_attn.inference.canonical import CanonicalView, plan_view
-from depth_attn.inference.preprocess import check_rgb, preprocess_rgb
+from depth_attn.inference.processing import check_rgb, depth_from_output, preprocess_view  # noqa: F401
 from depth_attn.models import build_model, validate_config
 from depth_attn.models.registry import ModelConfig, check_input_size, covering_input_size, load_weights
-from depth_attn.paths import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -29,43 +27,6 @@ log = logging.getLogger(__name__)
 DEFAULT_INPUT_HW = {"meter": (192, 636), "pixelformer": (352, 1216), "newcrfs": (352, 1216)}
 # METER's KITTI checkpoints answer in decimetres; the Swin-based networks in metres.
 DEFAULT_TO_METRES = {"meter": 0.1, "pixelformer": 1.0, "newcrfs": 1.0}
-
-
-def depth_from_output(
-    raw: np.ndarray,
-    to_metres: float,
-    camera_hw: Tuple[int, int],
-    min_depth: float,
-    max_depth: float,
-    out: Optional[np.ndarray] = None,
-    view: Optional[CanonicalView] = None,
-) -> np.ndarray:
-    """Network output -> metres at the camera's size, clamped. The unit scale is applied at the
-    network's (smaller) size, where it is the same multiply on a quarter of the pixels. ``out``:
-    a float32 HxW array to write into (e.g. an outgoing message's buffer), saving a copy. ``view``:
-    the canonical-camera mapping the input was made with (``canonical.py``): its padding is cut away
-    in the same single resampling, and what its crop cut off is NaN. Inference and training
-    validation both use it."""
-    depth = raw.reshape(raw.shape[-2], raw.shape[-1])
-    depth = np.multiply(depth, np.float32(to_metres), dtype=np.float32)
-    h, w = camera_hw
-    if out is not None and (out.shape != (h, w) or out.dtype != np.float32 or not out.flags.c_contiguous):
-        raise ValueError(f"out must be a C-contiguous float32 {h}x{w} array, got {out.dtype} {out.shape}")
-    if view is None or view.is_stretch:
-        depth = cv2.resize(depth, (w, h), dst=out, interpolation=cv2.INTER_LINEAR)
-    else:
-        if view.camera_wh != (w, h):
-            raise ValueError(f"the canonical view is for {view.camera_wh[0]}x{view.camera_wh[1]}, not {w}x{h}")
-        depth = cv2.warpAffine(depth, view.input_to_camera(depth.shape), (w, h), dst=out,
-                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-        if view.cropped:
-            (r0, r1), (c0, c1) = view.seen()
-            depth[:r0] = np.nan
-            depth[r1:] = np.nan
-            depth[:, :c0] = np.nan
-            depth[:, c1:] = np.nan
-    np.clip(depth, min_depth, max_depth, out=depth)
-    return depth
 
 
 @dataclass
@@ -206,7 +167,7 @@ class DepthEstimator:
             return UNTRAINED
         if self.checkpoint is not None and self.checkpoint.sha256:
             return self.checkpoint.sha256  # already checked against the file by weights.resolve
-        return sha256_file(self.weights_path)
+        return weights_mod.file_digest(self.weights_path)  # (hashed once per process)
 
     def _backend_options(self) -> Dict[str, object]:
         options: Dict[str, object] = {"device": self.config.device, "precision": self.config.precision}
@@ -256,9 +217,7 @@ class DepthEstimator:
         return view
 
     def preprocess(self, rgb: np.ndarray, view: Optional[CanonicalView] = None) -> np.ndarray:
-        if view is None or view.is_stretch:
-            return preprocess_rgb(rgb, self.input_hw)
-        return preprocess_rgb(view.to_input(check_rgb(rgb)), self.input_hw)
+        return preprocess_view(rgb, self.input_hw, view)
 
     def postprocess(self, raw: np.ndarray, camera_hw: Tuple[int, int], out: Optional[np.ndarray] = None,
                     view: Optional[CanonicalView] = None) -> np.ndarray:

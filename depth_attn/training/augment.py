@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from depth_attn.geometry import Intrinsics
-from depth_attn.inference.preprocess import preprocess_rgb
+from depth_attn.inference.processing import preprocess_rgb
 from depth_attn.training.data import Sample
 
 

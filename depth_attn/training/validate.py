@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from depth_attn.inference.estimator import depth_from_output
+from depth_attn.inference.processing import depth_from_output
 from depth_attn.metrics import evaluate_depth, mean_metrics
 from depth_attn.training.augment import network_input
 from depth_attn.training.data import FrameDataset
