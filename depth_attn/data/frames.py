@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from depth_attn import encodings
+from depth_attn import camera_info, encodings
 from depth_attn.data.bag_common import COMPRESSED_TYPE, GT_TOPIC, IMAGE_TOPIC, IMAGE_TYPE, BagError, stamp_to_ns
 from depth_attn.data.bag_reader import bag_topics, iter_messages
 from depth_attn.geometry import Intrinsics
@@ -37,10 +37,22 @@ def decode_depth(msg) -> np.ndarray:
     return depth if depth.flags.writeable and depth.flags.c_contiguous else np.array(depth)
 
 
-def camera_info_intrinsics(msg) -> Intrinsics:
-    """The projection a depth node uses for a rectified image: P (K if P is empty)."""
-    p = np.asarray(msg.p, dtype=np.float64)
-    return Intrinsics.from_matrix(p if p.any() else np.asarray(msg.k, dtype=np.float64))
+def camera_info_intrinsics(msg, image_wh: Optional[Tuple[int, int]] = None) -> Intrinsics:
+    """The projection a depth node uses for a rectified image of ``image_wh`` pixels: P with binning and
+    roi applied, as the depth node reads a camera info (depth_attn.camera_info); ``BadCameraInfo`` where
+    the depth node would refuse it."""
+    return camera_info.intrinsics_for_image(camera_info.CameraInfoFields.of(msg), image_wh)
+
+
+def _frame_intrinsics(msg, rgb: np.ndarray) -> Optional[Intrinsics]:
+    """A frame's intrinsics, or None (the network's own camera) where the depth node would drop the
+    camera info as unusable, as it then runs on the image alone."""
+    if msg is None:
+        return None
+    try:
+        return camera_info_intrinsics(msg, (rgb.shape[1], rgb.shape[0]))
+    except camera_info.BadCameraInfo:
+        return None
 
 
 @dataclass
@@ -101,7 +113,8 @@ def iter_frames(
             parts = pending.pop(stamp)
             if "rgb" not in parts:
                 continue
-            out.append(BagFrame(index, stamp, parts["rgb"], parts.get("gt"), parts.get("info")))  # type: ignore[arg-type]
+            rgb = parts["rgb"]
+            out.append(BagFrame(index, stamp, rgb, parts.get("gt"), _frame_intrinsics(parts.get("info"), rgb)))  # type: ignore[arg-type]
             index += 1
         return out
 
@@ -116,7 +129,7 @@ def iter_frames(
             elif message.topic == gt_topic:
                 parts["gt"] = decode_depth(msg)
             else:
-                parts["info"] = camera_info_intrinsics(msg)
+                parts["info"] = msg  # read with the image's size, once the frame is whole
     except BagError:
         # The last frame before the damage may lack parts: it is yielded as read, then the error goes on
         yield from ready(None)

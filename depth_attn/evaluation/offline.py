@@ -32,6 +32,9 @@ class EvalSettings:
     max_frames: Optional[int] = None
     warmup: int = 1  # network runs on the first frame before timing (not recorded)
     save_depth: bool = False  # each scored prediction to <out_dir>/depth/<frame>.png
+    # each frame through the network's training camera from the bag's camera info, as the depth node's
+    # canonical_camera (its default) does: offline and online read the camera alike (binning, roi)
+    canonical_camera: bool = True
 
 
 @dataclass
@@ -64,12 +67,13 @@ def evaluate_bag(bag: Path, estimator, out_dir: Path, settings: Optional[EvalSet
             for frame in bags.iter_frames(bag, settings.image_topic, settings.gt_topic, require_gt=True):
                 if frame.gt is None:
                     continue
+                camera = frame.intrinsics if settings.canonical_camera else None
                 if not warmed:
                     for _ in range(settings.warmup):
-                        estimator.estimate(frame.rgb)
+                        estimator.estimate(frame.rgb, intrinsics=camera)
                     warmed = True
                 t0 = time.perf_counter()
-                depth = estimator.estimate(frame.rgb)
+                depth = estimator.estimate(frame.rgb, intrinsics=camera)
                 latency_ms = (time.perf_counter() - t0) * 1e3
                 log.append(frame_row(gt_frames, frame.stamp_ns, depth, frame.gt, latency_ms,
                                      estimator.last_timing.network_ms, settings.crop, settings.min_depth,

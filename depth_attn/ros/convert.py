@@ -23,7 +23,8 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from depth_attn import encodings
+from depth_attn import camera_info, encodings
+from depth_attn.camera_info import BadCameraInfo, CameraInfoFields
 from depth_attn.colormap import all_in_range
 from depth_attn.encodings import EncodingError
 from depth_attn.geometry import Intrinsics, ray_grid, valid_depth_mask
@@ -198,82 +199,20 @@ class DepthImageBuilder(ImageBuilder):
 
 # ---------------------------------------------------------------- camera info
 
-class BadCameraInfo(ValueError):
-    """A camera info the node cannot use; ``kind`` names what is wrong (its warnings are rate-limited by it)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-# A focal length outside [FOCAL_RANGE[0], FOCAL_RANGE[1]] x the image's larger side is refused: 0.01x
-# would be a field of view beyond 179 degrees, 100x one below 0.6 degrees; 1e-300 or 1e300 are not cameras.
-FOCAL_RANGE = (0.01, 100.0)
-
-
 def camera_info_image_size(msg: CameraInfo) -> tuple:
-    """(width, height) of the images this camera info describes, as image_geometry reads it: the roi
-    when one is set, divided by the binning."""
-    bx, by = max(1, int(msg.binning_x)), max(1, int(msg.binning_y))
-    roi = msg.roi
-    w, h = (roi.width, roi.height) if roi.width and roi.height else (msg.width, msg.height)
-    return int(w) // bx, int(h) // by
+    """(width, height) of the images this camera info describes (roi, binning): ``camera_info.image_size``."""
+    return camera_info.image_size(CameraInfoFields.of(msg))
 
 
 def camera_info_to_intrinsics(msg: CameraInfo, rectified: bool = True) -> Intrinsics:
-    """fx, fy, cx, cy from P (rectified images, as depth_image_proc projects) or K, with the binning and
-    the roi applied as ``image_geometry.PinholeCameraModel`` does (f / binning, (c - roi offset) / binning).
-    ``BadCameraInfo`` naming the matrix when it is all zeros, not finite, or its focal lengths are not
-    positive or absurd for the image size."""
-    name, values = ("P", msg.p) if rectified else ("K", msg.k)
-    m = np.asarray(values, dtype=np.float64)
-    if m.size not in (9, 12) or not np.any(m):
-        raise BadCameraInfo(f"{name} zeros", f"camera_info {name} is all zeros (an uncalibrated camera?); calibrate it "
-                            "or publish the intrinsics")
-    if not np.all(np.isfinite(m)):
-        raise BadCameraInfo(f"{name} not finite",
-                            f"camera_info {name} has non-finite values (NaN or inf): {m.tolist()}")
-    m = m.reshape(3, -1)
-    fx, fy, cx, cy = m[0, 0], m[1, 1], m[0, 2], m[1, 2]
-    if fx <= 0 or fy <= 0:
-        raise BadCameraInfo(f"{name} focal sign", f"camera_info {name} has focal lengths fx={fx:g} fy={fy:g}: they "
-                            "must be > 0")
-    bx, by = max(1, int(msg.binning_x)), max(1, int(msg.binning_y))
-    k = Intrinsics((fx) / bx, (fy) / by, (cx - msg.roi.x_offset) / bx, (cy - msg.roi.y_offset) / by)
-    w, h = camera_info_image_size(msg)
-    side = max(w, h)
-    if side and not all(FOCAL_RANGE[0] * side <= f <= FOCAL_RANGE[1] * side for f in (k.fx, k.fy)):
-        raise BadCameraInfo(f"{name} focal absurd", f"camera_info {name} has focal lengths fx={k.fx:g} fy={k.fy:g} px "
-                            f"for a {w}x{h} image: outside {FOCAL_RANGE[0]:g}..{FOCAL_RANGE[1]:g} x {side} px")
-    if side and not all(abs(c) <= 10 * side for c in (k.cx, k.cy)):
-        raise BadCameraInfo(f"{name} centre absurd", f"camera_info {name} has its principal point at ({k.cx:g}, "
-                            f"{k.cy:g}), far outside the {w}x{h} image")
-    return k
+    """The message's intrinsics with binning and roi applied (``camera_info.intrinsics``, as offline
+    evaluation reads a bag's camera info); ``BadCameraInfo`` says what is wrong."""
+    return camera_info.intrinsics(CameraInfoFields.of(msg), rectified)
 
 
 def check_camera_info(msg: CameraInfo) -> Intrinsics:
-    """The checks a depth node makes on every camera info before using it: a size, finite K, D, R
-    and P, and usable intrinsics from P. Returns those intrinsics; ``BadCameraInfo`` says what is wrong."""
-    if msg.width == 0 or msg.height == 0:
-        raise BadCameraInfo("size", f"camera_info has a zero size {msg.width}x{msg.height}")
-    for name in ("k", "d", "r", "p"):
-        values = np.asarray(getattr(msg, name), dtype=np.float64)
-        if not np.all(np.isfinite(values)):
-            raise BadCameraInfo(f"{name.upper()} not finite", f"camera_info {name.upper()} has non-finite values "
-                                f"(NaN or inf): {values.tolist()}; it would be passed on to depth/camera_info")
-    if not np.any(np.asarray(msg.k)):
-        raise BadCameraInfo("K zeros", "camera_info K is all zeros")
-    bx, by = int(msg.binning_x), int(msg.binning_y)
-    roi = msg.roi
-    # all zeros: the full image (as image_geometry reads it); anything else must be a non-empty window inside it
-    roi_set = bool(roi.width or roi.height or roi.x_offset or roi.y_offset)
-    if roi_set and (not roi.width or not roi.height or roi.x_offset + roi.width > msg.width
-                    or roi.y_offset + roi.height > msg.height):
-        raise BadCameraInfo("roi", f"camera_info roi {roi.width}x{roi.height}+{roi.x_offset}+{roi.y_offset} lies "
-                            f"outside its {msg.width}x{msg.height} image or is empty")
-    if max(bx, 1) > msg.width or max(by, 1) > msg.height:
-        raise BadCameraInfo("binning", f"camera_info binning {bx}x{by} exceeds its {msg.width}x{msg.height} image")
-    return camera_info_to_intrinsics(msg, rectified=True)
+    """The checks a depth node makes on every camera info (``camera_info.check``); returns its intrinsics."""
+    return camera_info.check(CameraInfoFields.of(msg))
 
 
 def make_camera_info(
