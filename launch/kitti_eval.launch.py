@@ -3,6 +3,7 @@
     ros2 launch depth_attn kitti_eval.launch.py bag:=out/demo/kitti_bag
     ros2 launch depth_attn kitti_eval.launch.py bag:=BAG backend:=torch frame_rate:=10.0 rviz:=true
     ros2 launch depth_attn kitti_eval.launch.py bag:=BAG player:=ros2bag     # `ros2 bag play` instead
+    ros2 launch depth_attn kitti_eval.launch.py bag:=BAG use_sim_time:=true  # the nodes on the player's /clock
 
 Parameters come from ``params_file`` (default: the package's config/kitti_eval.yaml, which lists
 what differs from the nodes' defaults); an argument given beats it, an argument left out leaves it
@@ -51,6 +52,8 @@ ARGUMENTS = (  # bag and rate keep a default for `ros2 bag play`; the depth_attn
     ("out_dir", UNSET, "where eval_node writes frames.csv, summary.json, frames.png" + _UNSET_TEXT),
     ("crop", UNSET, "evaluated region: none | garg | eigen" + _UNSET_TEXT),
     ("rviz", "false", "start RViz with config/depth_attn.rviz (and publish the cloud and coloured depth it shows)"),
+    ("use_sim_time", "false", "true: the nodes follow /clock, which the player then publishes (40 Hz, as "
+     "`ros2 bag play --clock`)"),
 )
 # node -> {parameter: the launch argument that sets it, when given}
 GIVEN = {
@@ -72,9 +75,11 @@ def generate_launch_description() -> LaunchDescription:
     params_file = LaunchConfiguration("params_file")
 
     def nodes(context):
+        sim_time = LaunchConfiguration("use_sim_time").perform(context).strip().lower() in ("true", "1")
+        on_clock = {"use_sim_time": True} if sim_time else {}
         eval_node = Node(
             package="depth_attn", executable="eval_node", name="eval_node", output="screen",
-            parameters=[params_file, parameters_given(given, GIVEN["eval_node"])],
+            parameters=[params_file, parameters_given(given, GIVEN["eval_node"]), on_clock],
             remappings=[("depth/image_rect", "/depth/image_rect"), ("depth/timing", "/depth/timing"),
                         ("ground_truth", GROUND_TRUTH)],
             sigterm_timeout="30",  # after Ctrl-C it still writes summary.json and plots frames.png (launch's: 5 s)
@@ -86,14 +91,20 @@ def generate_launch_description() -> LaunchDescription:
                 # of ~1 MB between processes (standard ROS 2 QoS overrides of the camera subscriptions)
                 "qos_overrides./kitti/camera_color_left/image_raw.subscription.reliability": "reliable",
                 "qos_overrides./kitti/camera_color_left/camera_info.subscription.reliability": "reliable",
-            }],
+            }, on_clock],
             remappings=[("image", IMAGE), ("image/compressed", IMAGE + "/compressed"), ("camera_info", CAMERA_INFO)],
         )
         player = Node(  # its other parameters (restamp, waiting for subscribers) from the params file's player section
             package="depth_attn", executable="player", name="player", output="screen",
             parameters=[params_file, parameters_given(given, GIVEN["player"],
-                                                      {"bag": str, "frame_rate": float, "rate": float})],
+                                                      {"bag": str, "frame_rate": float, "rate": float}),
+                        {"clock": 40.0} if sim_time else {}],  # /clock for the nodes, as `ros2 bag play --clock`
             condition=player_is("depth_attn"),
+        )
+        bag_play = ExecuteProcess(
+            cmd=["ros2", "bag", "play", LaunchConfiguration("bag"), "--rate", LaunchConfiguration("rate")]
+            + (["--clock"] if sim_time else []),
+            output="screen", condition=player_is("ros2bag"),
         )
         # The run ends by itself: when eval_node has written its summary, or when the player fails (a bag
         # that is missing or damaged), everything else is stopped (SIGINT: every node closes cleanly).
@@ -101,12 +112,8 @@ def generate_launch_description() -> LaunchDescription:
             LogInfo(msg="eval_node finished: stopping the graph"),
             EmitEvent(event=Shutdown(reason="evaluation done"))]))
         failed = RegisterEventHandler(OnProcessExit(target_action=player, on_exit=_stop_if_failed))
-        return [eval_node, depth_node, player, done, failed]
+        return [eval_node, depth_node, player, bag_play, done, failed]
 
-    bag_play = ExecuteProcess(
-        cmd=["ros2", "bag", "play", LaunchConfiguration("bag"), "--rate", LaunchConfiguration("rate")],
-        output="screen", condition=player_is("ros2bag"),
-    )
     rviz = Node(
         package="rviz2", executable="rviz2", name="rviz2",
         arguments=["-d", PathJoinSubstitution([share, "config", "depth_attn.rviz"]),
@@ -117,7 +124,7 @@ def generate_launch_description() -> LaunchDescription:
     # Camera-size images between processes (camera driver -> depth node -> consumers): Fast DDS's
     # large shared-memory segment (config/fastdds_large_data.xml) in every node started here (README).
     transport = [SetEnvironmentVariable(k, v) for k, v in large_data_environment().items()]
-    return LaunchDescription(transport + [record_given] + arguments + [OpaqueFunction(function=nodes), bag_play, rviz])
+    return LaunchDescription(transport + [record_given] + arguments + [OpaqueFunction(function=nodes), rviz])
 
 
 def player_is(name: str) -> IfCondition:

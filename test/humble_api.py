@@ -101,6 +101,8 @@ class HumbleAPI:
     def keywords(self, qual: str, name: str = "__init__") -> Optional[Set[str]]:
         """The keyword names the method accepts; None: any (``**kwargs`` that go nowhere we can see)."""
         hit = self.method(qual, name)
+        if hit is None and name == "__init__":  # a class built by __new__ alone (Humble's rclpy.clock.Clock)
+            hit = self.method(qual, "__new__")
         if hit is None:
             return set() if name == "__init__" and self.members(qual) is not None else None
         owner, sig = hit

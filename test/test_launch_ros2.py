@@ -27,7 +27,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import pytest
@@ -366,8 +366,9 @@ def kitti_bag(tmp_path_factory, shared):
     return write_bag(drive.frames, drive.calib, root / "bag", progress=False).path
 
 
-def eval_run(install, dirs, bag: Path, out: Path, frame_rate: str, stop_after_rows: Optional[int] = None):
-    args = [f"bag:={bag}", f"out_dir:={out}", f"frame_rate:={frame_rate}"]
+def eval_run(install, dirs, bag: Path, out: Path, frame_rate: str, stop_after_rows: Optional[int] = None,
+             extra: Sequence[str] = ()):
+    args = [f"bag:={bag}", f"out_dir:={out}", f"frame_rate:={frame_rate}", *extra]
     if weights_for_base() != "auto":
         args.append(f"weights:={weights_for_base()}")
     run, _ = start(install, dirs, "kitti_eval.launch.py", *args)
@@ -403,6 +404,26 @@ def test_kitti_eval_runs_to_the_end_and_writes_where_told(colcon_workspace, laun
     assert summary["metrics"]["abs_rel"] == pytest.approx(sum(r["abs_rel"] for r in rows) / 3, abs=1e-6)
     assert (out / "frames.png").is_file()
     assert not (launch_dirs["cwd"] / "out").exists()  # nothing at the default out_dir
+
+
+def test_kitti_eval_under_sim_time_runs_on_the_players_clock(colcon_workspace, launch_dirs, kitti_bag, tmp_path):
+    """use_sim_time:=true: the player publishes /clock, the depth node's diagnostics and the eval node's
+    end both come, and no node warns of a missing clock (issue 30)."""
+    import yaml
+
+    out = tmp_path / "eval_sim_time"
+    params = yaml.safe_load((REPO_ROOT / "config" / "kitti_eval.yaml").read_text())
+    params["player"]["ros__parameters"]["wait_timeout"] = 120.0  # a loaded machine starts the depth node slowly
+    params_file = tmp_path / "kitti_eval.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    result = eval_run(colcon_workspace, launch_dirs, kitti_bag, out, frame_rate="2.0",
+                      extra=["use_sim_time:=true", f"params_file:={params_file}"])
+    assert_clean_end(result, names=("player", "depth_node", "eval_node"))
+    assert [r["frame"] for r in read_csv(out / "frames.csv")] == [0, 1, 2], result["output"][-6000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == {"expected": 3, "received": 3, "dropped": 0}
+    assert summary["depth_node"], "no diagnostics from the depth node reached the eval node"
+    assert "nothing publishes /clock" not in result["output"]
 
 
 def test_kitti_eval_ctrl_c_twice_mid_run_keeps_every_scored_row(colcon_workspace, launch_dirs, kitti_bag, tmp_path):

@@ -293,3 +293,22 @@ def test_depth_at_the_network_resolution_agrees_with_its_camera_info(graph, kitt
     assert np.abs(v - ((rows + 0.5) * 375 / 192 - 0.5)).max() < 375 / 192
     sampled = full[np.clip(np.rint(v), 0, 374).astype(int), np.clip(np.rint(u), 0, 1241).astype(int)]
     assert float(np.median(np.abs(sampled - z) / sampled)) < 0.02
+
+
+def test_a_decompression_bomb_is_refused_from_its_header_and_the_next_frame_answered(graph, kitti_annotated, capfd):
+    """A 1.2 MB PNG that decodes to 20000x20000 (1.2 GB): refused by the header check, one warning naming
+    the size and the limit, and the next frame answered (issue 30)."""
+    from png_bomb import png_bomb
+
+    node, probe = graph["jpeg"], graph["probes"]["jpeg"]
+    before = node.bad_input["image"]
+    bomb = CompressedImage(header=convert.make_header(FRAME_ID, next_stamp()), format="png")
+    bomb.data = png_bomb(20000, 20000)
+    probe.publishers_["image/compressed"].publish(bomb)
+    assert wait_until(lambda: node.bad_input["image"] == before + 1, 20.0)
+    warnings = [line for line in capfd.readouterr().err.splitlines() if "20000x20000" in line]
+    assert len(warnings) == 1 and "bad image ignored" in warnings[0] and "limit of 50000000 pixels" in warnings[0]
+    stamp = next_stamp()
+    send(graph, "jpeg", graph["rgb"], stamp, kitti_annotated)
+    assert probe.wait_stamp("depth/image_rect", stamp) is not None
+    assert node.errors == {}

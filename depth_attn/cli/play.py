@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--remap", action="append", default=[], metavar="FROM:=TO", help="rename a topic (repeatable)")
     p.add_argument("--no-wait", action="store_true", help="start at once, without waiting for subscribers")
     p.add_argument("--best-effort", action="store_true", help="publish best effort instead of reliable")
+    p.add_argument("--clock", type=float, nargs="?", const=40.0, default=0.0, metavar="HZ",
+                   help="publish the playback time on /clock (default rate 40 Hz, as `ros2 bag play --clock`), for "
+                   "nodes run with use_sim_time:=true")
     p.set_defaults(func=run)
 
 
@@ -49,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         "bag": str(args.bag), "rate": float(args.rate), "frame_rate": float(args.frame_rate),
         "loop": args.loop, "repeat": int(args.repeat), "restamp": args.restamp,
         "wait_for_subscribers": not args.no_wait, "reliability": "best_effort" if args.best_effort else "reliable",
+        "clock": float(args.clock),
     }
     cli_args = ["--ros-args"]
     for name, value in params.items():

@@ -34,6 +34,7 @@ from depth_attn.evaluation.online import OnlineEvaluator
 from depth_attn.evaluation.records import format_table
 from depth_attn.metrics import CROPS
 from depth_attn.ros import convert, intra_process
+from depth_attn.ros.sim_clock import steady_timer, warn_without_clock
 
 PARAMETERS = {
     "out_dir": ("out/kitti_eval", "folder for frames.csv, summary.json and frames.png"),
@@ -43,6 +44,8 @@ PARAMETERS = {
     "expected_frames": (0, "frames with ground truth the run should see (0 = count the ground truth received)"),
     "max_frames": (0, "finish after this many scored frames (0 = no limit)"),
     "idle_timeout": (0.0, "finish after this many seconds without messages, once some came (0 = never)"),
+    "depth_timeout": (10.0, "fail (exit code 1) when ground truth came after the last depth and no depth came for "
+                            "this many seconds: the depth node stopped answering (0 = never)"),
     "depth_reliability": ("reliable", "QoS of the depth subscription: reliable | best_effort (match the depth node)"),
     "diagnostics_name": ("depth", "use /diagnostics statuses whose name contains this"),
     "print_table": (True, "print the summary table when finished"),
@@ -81,7 +84,10 @@ class EvalNode(Node):
         self.sub_timing = intra_process.create_subscription(self, DiagnosticArray, "depth/timing", self._on_timing,
                                                             depth_qos)
         self.sub_diag = self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self.timer = self.create_timer(0.2, self._check_idle)
+        self.timer = steady_timer(self, 0.2, self._check_idle)  # real seconds, under use_sim_time too
+        self._last_depth_at: Optional[float] = None  # time.monotonic() of the last depth / ground truth received
+        self._last_gt_at: Optional[float] = None
+        warn_without_clock(self)
         self.worker = threading.Thread(target=self._work, name=f"{node_name}-worker", daemon=True)
         self.worker.start()
         self.get_logger().info(
@@ -91,9 +97,11 @@ class EvalNode(Node):
     # callbacks: stamp the arrival, copy nothing, queue; the worker scores
     def _on_depth(self, msg: Image) -> None:
         received_ns = time.time_ns()
+        self._last_depth_at = time.monotonic()
         self._queue.put(("depth", msg, received_ns))
 
     def _on_gt(self, msg: Image) -> None:
+        self._last_gt_at = time.monotonic()
         self._queue.put(("gt", msg, 0))
 
     def _on_timing(self, msg: DiagnosticArray) -> None:
@@ -142,11 +150,35 @@ class EvalNode(Node):
             self.finish("max_frames reached")
 
     def _check_idle(self) -> None:
-        timeout = float(self.params["idle_timeout"])
+        if self.finished.is_set():
+            return
         ev = self.evaluator
-        if timeout > 0 and (ev.gt_received or ev.depth_received) and time.monotonic() - ev.last_activity > timeout:
-            if self._queue.empty():
-                self.finish(f"no messages for {timeout:g} s")
+        idle = float(self.params["idle_timeout"])
+        over = idle > 0 and bool(ev.gt_received or ev.depth_received) and self._queue.empty() \
+            and time.monotonic() - ev.last_activity > idle
+        # ground truth still unanswered when the run is over: the depth node stopped too
+        stopped = self.depth_stopped(idle if over else float(self.params["depth_timeout"]))
+        if stopped is not None:
+            self.exit_code = 1
+            self.get_logger().error(stopped)
+            self.finish(stopped)
+        elif over:
+            self.finish(f"no messages for {idle:g} s")
+
+    def depth_stopped(self, silence_s: float) -> Optional[str]:
+        """Why the depth node is taken as stopped (ground truth came after its last depth, and no depth for
+        ``silence_s``), else None; never with ``depth_timeout`` 0. A depth node that never answered is
+        still starting (loading, building an engine): only one that answered and then fell silent stopped."""
+        last_depth, last_gt = self._last_depth_at, self._last_gt_at
+        if float(self.params["depth_timeout"]) <= 0 or last_depth is None or last_gt is None or last_gt <= last_depth:
+            return None
+        silent = time.monotonic() - last_depth
+        if silent <= silence_s:
+            return None
+        ev = self.evaluator
+        return (f"the depth node stopped answering: no depth on {self.sub_depth.topic_name} for {silent:.0f} s "
+                f"while ground truth kept coming ({ev.depth_received} depth, {ev.gt_received} ground truth "
+                f"received)")
 
     def finish(self, reason: str = "shutdown") -> dict:
         """Write summary.json / frames.png (once), print the table, set ``finished``."""

@@ -6,7 +6,9 @@ Parameters: ``bag`` (folder or .mcap/.db3), ``rate`` (speed factor, 1.0 = as rec
 period), ``loop`` (forever) / ``repeat`` (times), ``restamp`` (every header stamp becomes the send
 time, the same for all messages of one frame, so latency can be measured end to end), ``topics``
 (only these; empty = all), ``wait_for_subscribers`` / ``wait_timeout`` (hold the first message
-until every image topic has a subscriber), ``start_delay``.
+until every image topic has a subscriber), ``start_delay``, ``clock`` (Hz; > 0 publishes the playback
+time on /clock at that rate, as ``ros2 bag play --clock`` does, for nodes with ``use_sim_time``: each
+frame's stamp as it goes out, advancing between frames as the stamps do).
 
 Messages go out on the bag's topic names (remap them as usual). /tf_static is published once with
 transient-local QoS. A damaged bag: every message before the damage is published, then the error,
@@ -28,6 +30,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from depth_attn.data import bags
 from depth_attn.ros import convert, intra_process
+from depth_attn.ros.sim_clock import CLOCK_TOPIC, steady_timer
 
 PARAMETERS = {
     "bag": ("", "the bag to play: a rosbag2 folder or its .mcap / .db3 file"),
@@ -41,6 +44,7 @@ PARAMETERS = {
     "wait_timeout": (10.0, "seconds to wait for subscribers before playing anyway"),
     "start_delay": (0.5, "seconds to wait before the first message (after subscribers are there)"),
     "reliability": ("reliable", "QoS reliability of the published topics: reliable | best_effort"),
+    "clock": (0.0, "publish the playback time on /clock at this rate, Hz, for use_sim_time nodes (0 = off)"),
 }
 
 
@@ -71,6 +75,8 @@ class BagPlayer(Node):
             raise ValueError("parameter 'rate' must be > 0 (or set frame_rate)")
         if p["reliability"] not in ("reliable", "best_effort"):
             raise ValueError("parameter 'reliability' must be reliable or best_effort")
+        if p["clock"] < 0:
+            raise ValueError(f"parameter 'clock' is {p['clock']:g} Hz; give a rate > 0, or 0 for no /clock")
         self.params = p
         self.topics = bags.bag_topics(self.bag)
         if p["topics"]:
@@ -107,6 +113,15 @@ class BagPlayer(Node):
         self._mean_interval = 0.0
         self._pass_frames = 0
         self._stop = threading.Event()
+        self._clock_origin: Optional[tuple] = None  # (playback time ns, time.monotonic()) of the last frame sent
+        self.pub_clock = None
+        if p["clock"] > 0:
+            from rosgraph_msgs.msg import Clock
+
+            self._clock_class = Clock
+            self.pub_clock = self.create_publisher(Clock, CLOCK_TOPIC, QoSProfile(
+                depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))  # as rclcpp's ClockQoS
+            steady_timer(self, 1.0 / p["clock"], self._publish_clock)
         self._thread = threading.Thread(target=self._play, name=f"{node_name}-playback", daemon=True)
         self._thread.start()
 
@@ -152,6 +167,22 @@ class BagPlayer(Node):
             self.get_logger().error(f"playback failed: {self.error}")
         finally:
             self.finished.set()
+
+    def _playback_time_ns(self) -> Optional[int]:
+        """The /clock time: the last frame's stamp, advancing from it as the stamps do (restamped: the wall
+        clock; the bag's timing: x rate). With ``frame_rate`` the bag's stamps no longer follow the
+        playback, so the clock holds each frame's stamp until the next (it never runs ahead of a frame)."""
+        if self._clock_origin is None:
+            return None
+        stamp, at = self._clock_origin
+        p = self.params
+        speed = 1.0 if p["restamp"] else 0.0 if p["frame_rate"] > 0 else float(p["rate"])
+        return stamp + int((time.monotonic() - at) * 1e9 * speed)
+
+    def _publish_clock(self, stamp_ns: Optional[int] = None) -> None:
+        stamp_ns = self._playback_time_ns() if stamp_ns is None else stamp_ns
+        if stamp_ns is not None and self.pub_clock is not None and self.context.ok():
+            self.pub_clock.publish(self._clock_class(clock=convert.ns_to_stamp(stamp_ns)))
 
     def _say(self, message: str) -> None:
         """Log from the playback thread; after Ctrl-C (the context already shut down, rosout gone) print."""
@@ -219,6 +250,9 @@ class BagPlayer(Node):
             self.frames_sent += 1
             self._pass_frames += 1
             new_stamp = time.time_ns()  # right before the frame's first message goes out
+            if self.pub_clock is not None:  # the clock reaches the frame's time before its messages go out
+                self._clock_origin = (new_stamp if p["restamp"] else log_time, time.monotonic())
+                self._publish_clock(self._clock_origin[0])
             for message, publisher, prepared in ready:
                 restamp = p["restamp"] and self.restampable[message.topic]
 

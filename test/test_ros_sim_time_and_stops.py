@@ -1,0 +1,117 @@
+"""Real-world timing around the eval graph (issue 30), over real rclpy and Fast DDS: an eval node whose
+depth node stopped answering says so and exits non-zero; the package's player publishes /clock for
+``use_sim_time`` nodes; a sim-time node that hears no clock warns."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from rclpy.context import Context  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from ros_harness import RosSession, unique, wait_until  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from depth_attn.ros import convert  # noqa: E402
+
+
+def _eval_process(ns: str, out, *params: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "depth_attn.ros.eval_node", "--ros-args", "-r", f"__node:=eval_{ns[2:]}",
+           "-r", f"depth/image_rect:={ns}/depth", "-r", f"ground_truth:={ns}/gt", "-p", f"out_dir:={out}"]
+    for param in params:
+        cmd += ["-p", param]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+
+
+def test_eval_says_the_depth_node_stopped_and_exits_non_zero(tmp_path):
+    """Depth for the first two frames, then ground truth only (the depth node was killed)."""
+    ns = f"/t{uuid.uuid4().hex[:8]}"
+    proc = _eval_process(ns, tmp_path / "eval", "depth_timeout:=2.0", "idle_timeout:=30.0")
+    context = Context()
+    rclpy.init(args=[], context=context)
+    node = rclpy.create_node(f"feeder_{ns[2:]}", context=context)
+    try:
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        pub_depth = node.create_publisher(Image, f"{ns}/depth", qos)
+        pub_gt = node.create_publisher(Image, f"{ns}/gt", qos)
+        assert wait_until(lambda: pub_gt.get_subscription_count() == 1 and pub_depth.get_subscription_count() == 1,
+                          30.0), "the eval node did not come up"
+        depth = np.full((20, 30), 10.0, np.float32)
+        for frame in range(12):
+            header = convert.make_header("cam", time.time_ns())
+            pub_gt.publish(convert.depth_to_image(depth, header))
+            if frame < 2:
+                pub_depth.publish(convert.depth_to_image(depth * 1.1, header))
+            time.sleep(0.4)
+            if proc.poll() is not None:
+                break
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+    assert proc.returncode == 1, output
+    assert "the depth node stopped answering: no depth on" in output and "while ground truth kept coming" in output
+    assert "dropped" in output  # the table is still printed, with what was scored
+
+
+def test_a_sim_time_node_without_a_clock_warns(tmp_path):
+    ns = f"/t{uuid.uuid4().hex[:8]}"
+    proc = _eval_process(ns, tmp_path / "eval", "use_sim_time:=true")
+    try:
+        time.sleep(8.0)  # the warning comes 5 s after start (no timed assert: the output is read after the stop)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "use_sim_time is true but nothing publishes /clock" in output, output
+    assert output.count("nothing publishes /clock") == 1
+
+
+def test_the_player_publishes_clock_for_sim_time_nodes(tmp_path):
+    """The player with ``clock`` drives a use_sim_time node's clock through the bag's own (2011) stamps, and
+    an eval node under sim time still finishes by its idle time-out (a steady timer)."""
+    from depth_attn.data.kitti import KittiDrive
+    from depth_attn.data.kitti2bag import write_bag
+    from depth_attn.data.sample import layout_annotated_drive
+    from depth_attn.ros.eval_node import EvalNode
+    from depth_attn.ros.player import BagPlayer
+
+    drive = KittiDrive.open(layout_annotated_drive(tmp_path / "kitti"))
+    bag = write_bag(drive.frames, drive.calib, tmp_path / "bag", progress=False).path
+    first, last = drive.frames[0].stamp_ns, drive.frames[-1].stamp_ns
+    session = RosSession()
+    ns = "/" + unique("sim")
+    try:
+        evaluator = session.add(EvalNode(unique("eval"), context=session.context, namespace=ns, parameter_overrides=[
+            Parameter("use_sim_time", value=True), Parameter("out_dir", value=str(tmp_path / "eval")),
+            Parameter("idle_timeout", value=1.0), Parameter("print_table", value=False)],
+            cli_args=["--ros-args", "-r", "ground_truth:=/kitti/depth/ground_truth"]))
+        assert evaluator.get_clock().now().nanoseconds == 0  # sim time, nothing on /clock yet
+        seen = []
+        probe = session.add(rclpy.create_node(unique("clock_probe"), namespace=ns, context=session.context,
+                                              parameter_overrides=[Parameter("use_sim_time", value=True)]))
+        probe.create_timer(0.01, lambda: seen.append(probe.get_clock().now().nanoseconds))
+        player = session.add(BagPlayer(unique("player"), context=session.context, namespace=ns, parameter_overrides=[
+            Parameter("bag", value=str(bag)), Parameter("clock", value=40.0), Parameter("frame_rate", value=4.0),
+            Parameter("wait_for_subscribers", value=True), Parameter("start_delay", value=0.2)]))
+        assert wait_until(player.finished.is_set, 60.0) and player.exit_code == 0
+        assert wait_until(evaluator.finished.is_set, 30.0), "the sim-time eval node never finished"
+    finally:
+        session.close()
+    assert evaluator.evaluator.gt_received == 3
+    ticks = [t for t in seen if t]
+    assert ticks and first <= min(ticks) and max(ticks) <= last + 2_000_000_000, (first, last, ticks[:3], ticks[-3:])
+    assert ticks == sorted(ticks)  # ROS time under the player's clock never runs backwards
