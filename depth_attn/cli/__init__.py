@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "play",
     "eval",
     "sweep",
+    "study",
     "train",
 )
 

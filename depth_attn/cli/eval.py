@@ -10,6 +10,7 @@ from depth_attn.cli.common import add_model_args
 EPILOG = """example:
   depth-attn kitti2bag 2011_09_26/2011_09_26_drive_0002_sync --out out/drive2
   depth-attn eval out/drive2 --weights meter-xxs-kitti --crop garg --out out/eval_drive2
+  depth-attn eval ../shared/data/kitti/kitti2015 --weights meter-xxs-kitti --out out/eval_kitti2015
 
 writes OUT/frames.csv (one row per frame with ground truth: frame, stamp_ns, latency_ms, network_ms and
 the KITTI metrics; flushed per row), OUT/summary.json (metric means, latency percentiles, frame counts,
@@ -47,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("bag", type=Path, help="the bag folder (or its .mcap / .db3 file)")
+    p.add_argument("bag", type=Path, help="the bag folder (or its .mcap / .db3 file), or a held-out frame folder "
+                   "(image_*/ beside groundtruth_depth/, or rgb/ beside depth/, with intrinsics.json), as in ../shared")
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="output folder (default: out/eval)")
     add_model_args(p, weights_default="auto")
     add_eval_args(p)

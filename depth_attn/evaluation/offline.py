@@ -1,5 +1,6 @@
-"""Offline evaluation: read a bag directly (no DDS), run DepthEstimator on every frame that has ground
-truth, write frames.csv / summary.json / frames.png. Deterministic for a given model and bag."""
+"""Offline evaluation: read a bag directly (no DDS), or a held-out image folder with its ground truth
+(``data/heldout.py``), run DepthEstimator on every frame that has ground truth, write frames.csv /
+summary.json / frames.png. Deterministic for a given model and bag."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional
 
-from depth_attn.data import bags
+from depth_attn.data import bags, heldout
 from depth_attn.evaluation.records import (
     CSV_NAME,
     PLOT_NAME,
@@ -47,14 +48,15 @@ class EvalResult:
 
 def evaluate_bag(bag: Path, estimator, out_dir: Path, settings: Optional[EvalSettings] = None,
                  progress: bool = True) -> EvalResult:
-    """Evaluate ``estimator`` on every frame of ``bag`` that has ground truth. A damaged bag: every
-    frame before the damage keeps its row, the summary records the error, and BagError is raised."""
+    """Evaluate ``estimator`` on every frame of ``bag`` (a bag, or a held-out frame folder) that has
+    ground truth. A damaged bag: every frame before the damage keeps its row, the summary records the
+    error, and BagError is raised."""
     from tqdm import tqdm
 
     settings = settings or EvalSettings()
     bag, out_dir = Path(bag), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    expected = bags.count_messages(bag, settings.gt_topic)
+    expected = heldout.count_frames(bag, settings.gt_topic)
     if settings.max_frames:
         expected = min(expected, settings.max_frames) if expected else settings.max_frames
     csv_path, summary_path = out_dir / CSV_NAME, out_dir / SUMMARY_NAME
@@ -64,7 +66,7 @@ def evaluate_bag(bag: Path, estimator, out_dir: Path, settings: Optional[EvalSet
         try:
             warmed = False
             gt_frames = 0  # the `frame` column: ordinal among frames with ground truth (the eval node counts alike)
-            for frame in bags.iter_frames(bag, settings.image_topic, settings.gt_topic, require_gt=True):
+            for frame in heldout.iter_frames(bag, settings.image_topic, settings.gt_topic, require_gt=True):
                 if frame.gt is None:
                     continue
                 camera = frame.intrinsics if settings.canonical_camera else None

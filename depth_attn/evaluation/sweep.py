@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from depth_attn.data import bags
+from depth_attn.data import heldout
 from depth_attn.evaluation.offline import EvalSettings, evaluate_bag
 from depth_attn.evaluation.records import percentiles
 from depth_attn.models.registry import ModelConfig, list_configs
@@ -102,7 +102,7 @@ def time_only(estimator, bag: Path, settings: EvalSettings, min_runs: int = 10) 
     """Latency on the frames an evaluation would use (those with ground truth, up to max_frames),
     cycled until at least ``min_runs`` timed runs, after ``settings.warmup`` untimed ones."""
     images = []
-    for frame in bags.iter_frames(bag, settings.image_topic, settings.gt_topic):
+    for frame in heldout.iter_frames(bag, settings.image_topic, settings.gt_topic):
         if frame.gt is not None:
             images.append(frame.rgb)
         if settings.max_frames and len(images) >= settings.max_frames:
@@ -187,17 +187,27 @@ def _cell(value: object) -> object:
     return value
 
 
+def frontier_mask(latency: Sequence[float], error: Sequence[float]) -> List[bool]:
+    """For each point, whether no other point is both at least as fast and strictly more accurate
+    (lower ``error``); points with a non-finite value are never on the frontier."""
+    order = sorted((i for i in range(len(latency)) if np.isfinite(latency[i]) and np.isfinite(error[i])),
+                   key=lambda i: (latency[i], error[i]))
+    mask, best = [False] * len(latency), float("inf")
+    for i in order:
+        if error[i] < best:
+            mask[i], best = True, error[i]
+    return mask
+
+
 def mark_frontier(rows: Sequence[SweepRow]) -> List[SweepRow]:
     """Trained configurations that no other is both faster (p50) and more accurate (RMSE) than."""
-    candidates = sorted((r for r in rows if r.trained and np.isfinite(r.rmse) and np.isfinite(r.latency_p50_ms)),
-                        key=lambda r: (r.latency_p50_ms, r.rmse))
-    frontier, best = [], float("inf")
-    for row in candidates:
-        row.pareto = row.rmse < best
-        if row.pareto:
-            frontier.append(row)
-            best = row.rmse
-    return frontier
+    trained = [r for r in rows if r.trained]
+    mask = frontier_mask([r.latency_p50_ms for r in trained], [r.rmse for r in trained])
+    for row in rows:
+        row.pareto = False
+    for row, on_front in zip(trained, mask, strict=True):
+        row.pareto = on_front
+    return sorted((r for r in trained if r.pareto), key=lambda r: r.latency_p50_ms)
 
 
 def plot_pareto(rows: Sequence[SweepRow], path: Path, title: str = "") -> Path:
