@@ -97,6 +97,26 @@ def test_drive_0023_left_and_right_with_velodyne_raw_ground_truth(kitti, tmp_pat
     assert bags.bag_custom_data(bag)[bags.GT_KEY] == "velodyne_raw"
 
 
+def test_training_reads_drive_0023_as_kitti2bag_does(kitti):
+    """Training's kitti_raw source goes through the one drive reader: for the right camera with
+    velodyne_raw ground truth, the files it lists are the drive's own (listed here from the folder)
+    and its intrinsics are P_rect_03's, read here from the calibration text."""
+    from depth_attn.training.data import KittiRawSource
+
+    drive = kitti / DRIVE_0023
+    source = KittiRawSource(drive, gt="velodyne_raw", camera=3)
+    images = sorted((drive / "image_03" / "data").glob("*.png"))
+    assert [f.image for f in source.frames] == images and len(images) == 7
+    assert [f.depth_png for f in source.frames] == [drive / "proj_depth" / "velodyne_raw" / "image_03" / p.name
+                                                    for p in images]
+    line = next(t for t in (drive.parent / "calib_cam_to_cam.txt").read_text().splitlines()
+                if t.startswith("P_rect_03:"))
+    p = [float(v) for v in line.split(":")[1].split()]
+    k = source.intrinsics
+    assert (k.fx, k.fy, k.cx, k.cy) == pytest.approx((p[0], p[5], p[2], p[6]))
+    assert source.gt_kind == "velodyne_raw" and source.load(0).depth.shape == (375, 1242)
+
+
 def test_drive_layout_errors_are_clear(kitti, tmp_path):
     drive = kitti / DRIVE_0023
     with pytest.raises(KittiError, match="no annotated ground truth.*groundtruth/image_02"):

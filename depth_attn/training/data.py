@@ -30,9 +30,9 @@ import numpy as np
 from depth_attn.data.kitti import (
     IMAGE_SUFFIXES,
     CameraCalibration,
+    KittiDrive,
     KittiError,
     project_velodyne,
-    read_calib_file,
     read_intrinsics_json,
     read_velodyne_bin,
 )
@@ -144,16 +144,14 @@ class FrameSource:
         return Sample(rgb, depth, self.intrinsics, ref.name)
 
 
-def _camera_intrinsics(calib_dir: Path, camera: int) -> Intrinsics:
-    path = calib_dir / "calib_cam_to_cam.txt"
-    values = read_calib_file(path)
-    key = f"P_rect_{camera:02d}"
-    if key not in values or values[key].size != 12:
-        raise DataError(f"{path}: no {key}")
-    return Intrinsics.from_matrix(values[key].reshape(3, 4))
+# a training config's ground-truth names -> the drive reader's (depth_attn.data.kitti.GT_SOURCES)
+_GT_SOURCE = {"auto": "auto", "groundtruth": "annotated", "velodyne_raw": "velodyne_raw", "velodyne": "velodyne",
+              "none": "none"}
 
 
 class KittiRawSource(FrameSource):
+    """A KITTI raw drive, read by the one drive reader (``KittiDrive``, as kitti2bag reads it)."""
+
     kind = "kitti_raw"
 
     def __init__(
@@ -164,50 +162,36 @@ class KittiRawSource(FrameSource):
         camera: int = 2,
         split: Optional[Path] = None,
     ) -> None:
-        drive = Path(path)
-        super().__init__(f"KITTI drive {drive}")
+        drive_dir = Path(path)
+        super().__init__(f"KITTI drive {drive_dir}")
         if gt not in GT_KINDS:
             raise DataError(f"gt must be one of {', '.join(GT_KINDS)}, got {gt!r}")
         if camera not in (2, 3):
             raise DataError(f"camera must be 2 (left colour) or 3 (right colour), got {camera}")
-        if not drive.is_dir():
-            raise DataError(f"KITTI drive folder not found: {drive}")
-        calib_dir = Path(calib) if calib else drive.parent
-        try:
-            self.calib = CameraCalibration.from_raw_dir(calib_dir)
-            self.intrinsics = self.calib.intrinsics if camera == 2 else _camera_intrinsics(calib_dir, camera)
-        except KittiError as exc:
-            raise DataError(f"{self.description}: {exc} (name the date folder with 'calib')") from exc
-        images = _images_in(drive / f"image_{camera:02d}" / "data")
-        gt_dirs = {
-            "groundtruth": drive / "proj_depth" / "groundtruth" / f"image_{camera:02d}",
-            "velodyne_raw": drive / "proj_depth" / "velodyne_raw" / f"image_{camera:02d}",
-            "velodyne": drive / "velodyne_points" / "data",
-        }
-        if gt == "auto":
-            gt = next((k for k, d in gt_dirs.items() if d.is_dir()), "none")
-        elif gt != "none" and not gt_dirs[gt].is_dir():
-            raise DataError(f"{self.description}: ground truth {gt!r} asked for, but {gt_dirs[gt]} is missing")
+        if not drive_dir.is_dir():
+            raise DataError(f"KITTI drive folder not found: {drive_dir}")
         if gt == "velodyne" and camera != 2:
             raise DataError("projected Velodyne ground truth is for camera 2; use velodyne_raw for camera 3")
-        self.gt_kind = gt
+        right = camera == 3
+        try:  # (the stamps are not used: nominal ones, so a drive without timestamps.txt trains too)
+            drive = KittiDrive.open(drive_dir, calib, gt=_GT_SOURCE[gt], rate_hz=10.0, right=right)
+        except KittiError as exc:
+            raise DataError(f"{self.description}: {exc} (name the date folder with 'calib')") from exc
+        self.calib = drive.calib  # the left camera's: Velodyne ground truth is projected into it
+        self.intrinsics = (drive.right_calib if right else drive.calib).intrinsics
+        self.gt_kind = next(name for name, source in _GT_SOURCE.items() if source == drive.gt_source)
         wanted = None
         if split is not None:
             wanted = {frame for drive_name, frame, side in read_split_file(Path(split))
-                      if Path(drive_name).name == drive.name and side == ("l" if camera == 2 else "r")}
+                      if Path(drive_name).name == drive_dir.name and side == ("r" if right else "l")}
             if not wanted:
-                raise DataError(f"split file {split} lists no frame of {drive.name} (camera {camera})")
-        for image in images:
-            if wanted is not None and image.stem not in wanted:
+                raise DataError(f"split file {split} lists no frame of {drive_dir.name} (camera {camera})")
+        for frame in drive.frames:
+            image = frame.right_image if right else frame.image
+            if image is None or (wanted is not None and frame.name not in wanted):
                 continue
-            ref = FrameRef(image.stem, image)
-            if gt in ("groundtruth", "velodyne_raw"):
-                png = gt_dirs[gt] / f"{image.stem}.png"
-                ref = FrameRef(image.stem, image, depth_png=png if png.is_file() else None)
-            elif gt == "velodyne":
-                scan = gt_dirs["velodyne"] / f"{image.stem}.bin"
-                ref = FrameRef(image.stem, image, velodyne=scan if scan.is_file() else None)
-            self.frames.append(ref)
+            self.frames.append(FrameRef(frame.name, image, depth_png=frame.right_gt_depth if right else frame.gt_depth,
+                                        velodyne=frame.velodyne if drive.gt_source == "velodyne" else None))
         if not self.frames:
             raise DataError(f"{self.description}: no frame left after the split file")
 
