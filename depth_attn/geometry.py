@@ -78,6 +78,15 @@ def ray_grid(height: int, width: int, stride: int, k: Intrinsics) -> Tuple[np.nd
     return rx, ry
 
 
+@lru_cache(maxsize=16)
+def ray_lengths(height: int, width: int, stride: int, k: Intrinsics) -> np.ndarray:
+    """The distance from the camera of every kept pixel's point at depth 1 (range = depth x this)."""
+    rx, ry = ray_grid(height, width, stride, k)
+    lengths = np.sqrt(np.float32(1.0) + rx * rx + ry * ry)
+    lengths.setflags(write=False)
+    return lengths
+
+
 def valid_depth_mask(depth: np.ndarray, min_depth: float = 0.0, max_depth: float = np.inf) -> np.ndarray:
     return np.isfinite(depth) & (depth > min_depth) & (depth <= max_depth)
 

@@ -250,6 +250,14 @@ def test_params_file_is_accepted_by_rcl(path):
     rclpy.shutdown(context=context)
 
 
+def _node_sections(section: dict) -> list:
+    """The node sections of a params file's top-level entry: itself, or those nested under a namespace
+    (Nav2's local_costmap: local_costmap: ros__parameters)."""
+    if "ros__parameters" in section:
+        return [section]
+    return [node for value in section.values() if isinstance(value, dict) for node in _node_sections(value)]
+
+
 RULE = re.compile(r"^(?:(?P<node>[A-Za-z_][\w]*):)?(?P<source>[~/A-Za-z_][\w/]*):=(?P<target>/?[\w/]+)$")
 
 
@@ -259,7 +267,7 @@ def test_params_file_sections_match_the_nodes(path):
     from depth_attn.ros.graph import NODE_TYPES, RUNNER_SECTION
 
     content = yaml.safe_load(path.read_text())
-    assert all("ros__parameters" in section for section in content.values())
+    assert all(_node_sections(section) for section in content.values())
     runner = content.get(RUNNER_SECTION, {}).get("ros__parameters", {})
     nodes = runner.get("nodes", [])
     assert set(nodes) <= set(NODE_TYPES), f"{path.name}: unknown nodes {set(nodes) - set(NODE_TYPES)}"

@@ -149,10 +149,12 @@ def kitti_frame(kitti_annotated: Path, name: str, stamp_ns: int, frame_id: str =
     return image, info, gt
 
 
-def camera_run(install, dirs, kitti_annotated, launch_file: str, args, frame: str, stop_signals, parameter_names):
+def camera_run(install, dirs, kitti_annotated, launch_file: str, args, frame: str, stop_signals, parameter_names,
+               bring_up=None):
     """Launch a camera launch file, read its depth_node's parameters and topics, send one KITTI frame
     and take the depth that comes back, then Ctrl-C (``stop_signals`` SIGINTs to the process group).
-    Returns what the tests check."""
+    ``bring_up(probe, result)``: what a lifecycle manager does to a node started with autostart:=false,
+    before the node is expected to listen. Returns what the tests check."""
     image_topic, info_topic = "/kitti/camera/image_raw", "/kitti/camera/camera_info"
     # A KITTI frame (1.4 MB) sent best effort from another process is dropped by Fast DDS's default
     # transports (UDP fragments lost, nothing repairs them): the test's camera publishes reliable and
@@ -162,9 +164,13 @@ def camera_run(install, dirs, kitti_annotated, launch_file: str, args, frame: st
     probe = None
     result: Dict[str, object] = {"args": args}
     try:
+        if bring_up is not None:
+            run.wait_for(r"\[depth_node\]: autostart is false", START_TIMEOUT)
+            probe = DomainProbe(domain_id)
+            bring_up(probe, result)
         run.wait_for(r"\[depth_node\]: .* listening on ", START_TIMEOUT)
         result["pid"] = run.pids("depth_node")[0]
-        probe = DomainProbe(domain_id)
+        probe = probe or DomainProbe(domain_id)
         result["parameters"] = probe.parameters("depth_node", parameter_names)
         result["qos"] = probe.parameters("depth_node", [f"qos_overrides.{t}.subscription.reliability"
                                                         for t in (image_topic, info_topic)])
@@ -265,6 +271,45 @@ def test_desktop_kitti_frame_gives_reference_depth(desktop):
 def test_desktop_ctrl_c_ends_every_node_cleanly(desktop):
     assert_clean_end(desktop)
     assert not alive(desktop["pid"])
+
+
+def lifecycle_manager(probe: DomainProbe, result: Dict[str, object]) -> None:
+    """What Nav2's lifecycle_manager does at bring-up (without its bond): configure, then activate,
+    through the node's lifecycle_msgs services; the states seen on the way go into ``result``."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    get = probe.node.create_client(GetState, "/depth_node/get_state")
+    change = probe.node.create_client(ChangeState, "/depth_node/change_state")
+    assert get.wait_for_service(timeout_sec=20.0) and change.wait_for_service(timeout_sec=20.0)
+
+    def call(client, request):
+        future = client.call_async(request)
+        assert wait_until(future.done, START_TIMEOUT), "no answer from depth_node's lifecycle service"
+        return future.result()
+
+    states = [call(get, GetState.Request()).current_state.label]
+    camera = probe.node.publisher(Image, "/kitti/camera/image_raw", RELIABLE)
+    time.sleep(1.0)  # (discovery) an unconfigured node must not subscribe to the camera
+    result["camera_subscribers_before"] = camera.get_subscription_count()
+    for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+        assert call(change, ChangeState.Request(transition=Transition(id=transition))).success
+        states.append(call(get, GetState.Request()).current_state.label)
+    result["states"] = states
+
+
+def test_desktop_autostart_false_waits_for_a_lifecycle_manager(colcon_workspace, launch_dirs, kitti_annotated):
+    """`ros2 launch ... autostart:=false` hands depth_node to a manager: unconfigured and off the camera
+    until the client configures and activates it; then a frame gives depth, and Ctrl-C ends it cleanly."""
+    args = ("backend:=onnxruntime", "weights:=meter-xxs-kitti", "autostart:=false")
+    result = camera_run(colcon_workspace, launch_dirs, kitti_annotated, "desktop.launch.py", args, "0000000005",
+                        [signal.SIGINT], ("autostart",), bring_up=lifecycle_manager)
+    assert result["states"] == ["unconfigured", "inactive", "active"]
+    assert result["camera_subscribers_before"] == 0
+    assert result["parameters"]["autostart"] is False
+    assert result["depth_msg"] == ("32FC1", "camera_optical_frame", 375, 1242)
+    assert evaluate_depth(result["depth"], result["gt"], crop="none")["abs_rel"] < 0.1
+    assert_clean_end(result)
 
 
 # ------------------------------------------------------------------ orin.launch.py

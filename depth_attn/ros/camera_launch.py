@@ -37,13 +37,16 @@ ARGUMENTS: Tuple[Tuple[str, str, str], ...] = (
     ("image_reliability", UNSET, "QoS of the camera subscriptions: best_effort (matches any camera; the node's "
                                  "default) | reliable (for a reliable publisher, e.g. a bag: no frame lost; Fast DDS "
                                  "drops best-effort frames of ~1 MB between processes)"),
+    ("autostart", UNSET, "true: depth_node configures and activates itself at start; false: it waits unconfigured "
+                         "for a lifecycle manager (Nav2's lifecycle_manager with bond_timeout: 0.0, or `ros2 "
+                         "lifecycle set /depth_node configure`, then activate)"),
     ("image", "/camera/image_rect", "camera image topic (rectified)"),
     ("camera_info", "/camera/camera_info", "camera info topic"),
     ("camera_frame", "camera_optical_frame", "the camera's optical frame: RViz's fixed frame"),
     ("rviz", "false", "start RViz with config/depth_attn.rviz"),
 )
 NODE_ARGUMENTS = ("variant", "network", "size", "placement", "backend", "precision", "device", "weights",
-                  "image_transport")
+                  "image_transport", "autostart")
 
 
 def _package_values(config: Path) -> Dict[str, object]:

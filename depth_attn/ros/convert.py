@@ -27,7 +27,7 @@ from depth_attn import camera_info, encodings
 from depth_attn.camera_info import BadCameraInfo, CameraInfoFields
 from depth_attn.colormap import all_in_range
 from depth_attn.encodings import EncodingError
-from depth_attn.geometry import Intrinsics, ray_grid, valid_depth_mask
+from depth_attn.geometry import Intrinsics, ray_grid, ray_lengths, valid_depth_mask
 
 __all__ = [
     "EncodingError", "stamp_to_ns", "ns_to_stamp", "image_to_numpy", "image_to_rgb", "compressed_to_rgb",
@@ -275,11 +275,12 @@ class PointCloudBuilder:
         self._key = (hs, ws, with_rgb)
 
     def build(self, depth_m: np.ndarray, intrinsics: Intrinsics, header: Header, stride: int = 1,
-              rgb: Optional[np.ndarray] = None, max_depth: float = np.inf) -> PointCloud2:
+              rgb: Optional[np.ndarray] = None, max_depth: float = np.inf, max_range: float = np.inf) -> PointCloud2:
         """``depth_m``: (H, W) metres; ``intrinsics``: of that image; ``rgb``: (H, W, 3) uint8 or None.
         The points are ``geometry.depth_to_points(depth_m, intrinsics, stride=stride)`` (same rays,
         same products), computed as planes and interleaved by one ``cv2.merge`` into the message buffer:
-        twice as fast as writing strided channels."""
+        twice as fast as writing strided channels. Points farther than ``max_range`` from the camera
+        (straight-line) are NaN, like those beyond ``max_depth`` (along z)."""
         if stride < 1:
             raise ValueError("stride must be >= 1")
         if depth_m.ndim != 2:
@@ -295,6 +296,9 @@ class PointCloudBuilder:
         if not all_in_range(z, 0.0, max_depth):  # geometry.valid_depth_mask, in one pass for the usual case
             z = np.where(valid_depth_mask(z, 0.0, max_depth), z, np.float32(np.nan))
         rx, ry = ray_grid(h, w, stride, intrinsics)
+        if np.isfinite(max_range):
+            with np.errstate(invalid="ignore"):
+                z = np.where(z * ray_lengths(h, w, stride, intrinsics) <= max_range, z, np.float32(np.nan))
         x, y = self._planes
         np.multiply(rx, z, out=x)
         np.multiply(ry, z, out=y)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
@@ -169,3 +169,14 @@ def depth_status(node) -> DiagnosticStatus:
     return DiagnosticStatus(level=level, name=f"{node.get_name()}: depth", message=message,
                             hardware_id=str(info.get("device", info.get("backend"))),
                             values=[KeyValue(key=k, value=v) for k, v in values.items()])
+
+
+def lifecycle_status(node_name: str, state: str, configure_error: Optional[str]) -> DiagnosticStatus:
+    """The status of a depth node that is not active: its lifecycle state, and why configure failed."""
+    level, message = DiagnosticStatus.OK, {
+        "unconfigured": "unconfigured: waiting for configure (lifecycle manager)",
+        "inactive": "inactive: configured, waiting for activate (no camera subscriptions)",
+        "finalized": "finalized (shut down)"}.get(state, state)
+    if state == "unconfigured" and configure_error:
+        level, message = DiagnosticStatus.ERROR, f"unconfigured: configure failed: {configure_error}"
+    return DiagnosticStatus(level=level, name=f"{node_name}: depth", message=message)

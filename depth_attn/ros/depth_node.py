@@ -10,7 +10,13 @@ depth_image_proc and RViz, pair them without remapping), ``points`` (PointCloud2
 ``depth/image_color`` (rgb8), ``depth/timing`` (DiagnosticArray: this frame's
 decode/preprocess/network/postprocess milliseconds, published just before the depth) and
 ``/diagnostics``. Every per-frame output carries the input image's header.
-``points`` and ``depth/image_color`` are only built while someone subscribes.
+``points`` (capped at ``cloud_max_range``), ``scan`` (sensor_msgs/LaserScan, ``depth_attn.laser_scan``)
+and ``depth/image_color`` are only built while someone subscribes.
+
+A lifecycle node (``lifecycle_msgs`` get_state / change_state, as Nav2's lifecycle_manager drives it):
+configure builds the network (a failure returns FAILURE and says why; set a corrected parameter and
+configure again), activate subscribes to the camera, deactivate unsubscribes, cleanup releases the
+network; ``autostart`` (default true) configures and activates at start. /diagnostics names the state.
 
 Callbacks only put the newest frame into a one-frame slot; one worker thread runs the network. A
 frame arriving while the worker is busy replaces the waiting one and is counted as dropped.
@@ -28,15 +34,16 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from depth_attn.encodings import EncodingError
 from depth_attn.ros import convert, intra_process
+from depth_attn.ros.depth_build import build_estimator, check_backend_available
 from depth_attn.ros.depth_camera import CameraPairing
 from depth_attn.ros.depth_diagnostics import (  # noqa: F401 (the node's API, imported from here)
     FRAME_TIMING_KEYS,
@@ -45,16 +52,25 @@ from depth_attn.ros.depth_diagnostics import (  # noqa: F401 (the node's API, im
     FrameHealth,
     FrameTiming,
     depth_status,
+    lifecycle_status,
     reason_key,
     untrained_warning,
 )
-from depth_attn.ros.depth_outputs import COLOR_TOPIC, DEPTH_TOPIC, CloudStage, ColorStage, DepthStage, output_qos  # noqa: F401
+from depth_attn.ros.depth_outputs import (  # noqa: F401 (the node's API, imported from here)
+    COLOR_TOPIC,
+    DEPTH_TOPIC,
+    POINTS_TOPIC,
+    SCAN_TOPIC,
+    Outputs,
+    output_qos,
+)
 from depth_attn.ros.depth_params import (  # noqa: F401 (the node's API, imported from here)
     CHOICES,
     PARAMETERS,
     Param,
     Settings,
     check_parameter,
+    check_settings,
     declare_parameters,
     parse_backend_options,
     run_time_changes,
@@ -73,103 +89,177 @@ class Frame:
 BACKGROUND_BUILD = ("tensorrt",)
 
 
-class DepthNode(Node):
+class DepthNode(LifecycleNode):
     """See the module docstring. ``estimator``: an already built ``DepthEstimator`` to use instead of
-    building one from the parameters (tests, benchmarks)."""
+    building one from the parameters at configure (tests, benchmarks; kept across cleanup)."""
 
     def __init__(self, node_name: str = "depth_node", estimator=None, **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        self.estimator = estimator
+        self._given_estimator = estimator
+        self.estimator = None
         self.build_error: Optional[str] = None  # why the background build failed
+        self.configure_error: Optional[str] = None  # why the last configure failed
         self.build_started = time.monotonic()
+        self.lifecycle_state = "unconfigured"
+        self.sub_image = self.sub_info = None
+        self.worker: Optional[FrameWorker] = None
+        self.outputs: Optional[Outputs] = None
+        self.untrained_warning = ""
+        self.partial_timer = None
         try:
             self.settings = self._declare_parameters()
-            background = estimator is None and self.settings.backend in BACKGROUND_BUILD
-            if estimator is None and not background:
-                self.estimator = self._build_estimator()
-            elif background:
-                self._check_backend_available()  # what can fail at once (no TensorRT, no GPU) still does
         except BaseException:
             self.destroy_node()  # nothing half-built stays in the graph
             raise
-        s = self.settings
         self._default_max_depth = 80.0  # max_depth: 0 (the checkpoint's, once the network is built)
         self.frames_while_building = 0
-
+        self.frames_out = 0
+        self._logged_view = None  # the canonical-camera mapping last said in the log
+        self.processed = threading.Condition()  # notified after each answered frame
         self.slot: LatestSlot[Frame] = LatestSlot()
         self._throttle = Throttle(5.0)
         self.health = FrameHealth(self.get_logger(), self._throttle)
         self.bad_input, self.errors = self.health.bad_input, self.health.errors
-        self.pairing = CameraPairing(s.camera_info_cache, self.get_logger(), self._throttle, self.health.count_bad)
-        self.camera_infos = self.pairing.infos
-        self.frames_out = 0
-        self._logged_view = None  # the canonical-camera mapping last said in the log
-        self.processed = threading.Condition()  # notified after each answered frame
-
-        out_qos = output_qos(s.output_reliability)
-        self.depth_out = DepthStage(self, out_qos)
-        self.cloud_out = CloudStage(self, out_qos)
-        self.color_out = ColorStage(self, out_qos, s.max_depth or 80.0)
-        self.pub_depth, self.pub_info = self.depth_out.publisher, self.depth_out.info_publisher
-        self.pub_points, self.pub_color = self.cloud_out.publisher, self.color_out.publisher
-        self.timing_out = FrameTiming(intra_process.create_publisher(
-            self, DiagnosticArray, "depth/timing", out_qos, reuses_buffers=True), node_name)
+        self._new_pairing()
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-
-        # Sensor-data QoS (best effort), which any camera matches; the standard ROS 2 QoS overrides
-        # (qos_overrides.<topic>.subscription.reliability: reliable) make it lossless, e.g. for a bag
-        # replay in another process (Fast DDS drops best-effort frames of ~1 MB between processes).
-        overrides = QoSOverridingOptions.with_default_policies()
-        if s.image_transport == "compressed":
-            self.sub_image = intra_process.create_subscription(
-                self, CompressedImage, "image/compressed", self._on_image, qos_profile_sensor_data,
-                qos_overriding_options=overrides)
+        self.diag_timer = self.create_timer(self.settings.diagnostics_period, self.publish_diagnostics)
+        if self.settings.autostart:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                reason = self.configure_error or "configure failed"
+                self.destroy_node()
+                raise RuntimeError(reason)
+            self.trigger_activate()
         else:
-            self.sub_image = intra_process.create_subscription(
-                self, Image, "image", self._on_image, qos_profile_sensor_data, qos_overriding_options=overrides)
-        self.sub_info = intra_process.create_subscription(
-            self, CameraInfo, "camera_info", self.pairing.add, qos_profile_sensor_data,
-            qos_overriding_options=overrides)
-        self.pairing.topic_name = self.sub_info.topic_name
-        self.diag_timer = self.create_timer(s.diagnostics_period, self.publish_diagnostics)
+            self.get_logger().info("autostart is false: unconfigured, waiting for a lifecycle manager "
+                                   f"({self.get_fully_qualified_name()}/change_state)")
 
+    def _new_pairing(self) -> None:
+        self.pairing = CameraPairing(self.settings.camera_info_cache, self.get_logger(), self._throttle,
+                                     self.health.count_bad)
+        self.camera_infos = self.pairing.infos
+
+    # ------------------------------------------------------------ lifecycle transitions
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Resolve the weights and build the backend (TensorRT: in the background); make the outputs."""
+        s = self.settings
+        self.build_started = time.monotonic()
+        self.build_error = self.configure_error = None
+        try:
+            background = self._given_estimator is None and s.backend in BACKGROUND_BUILD
+            if self._given_estimator is not None:
+                self.estimator = self._given_estimator
+            elif background:
+                check_backend_available(s, self.get_name())
+            else:
+                self.estimator = build_estimator(self.settings, self.get_name())
+        except Exception as exc:  # the node stays up, unconfigured, and says why
+            self.configure_error = str(exc)
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self._new_pairing()
+        self.outputs = o = Outputs(self, s.output_reliability, s.max_depth or 80.0)
+        self.depth_out, self.cloud_out, self.scan_out, self.color_out = o.depth, o.cloud, o.scan, o.color
+        self.pub_depth, self.pub_info, self.pub_points = o.depth.publisher, o.depth.info_publisher, o.cloud.publisher
+        self.pub_scan, self.pub_color = o.scan.publisher, o.color.publisher
+        self.timing_out = FrameTiming(o.timing_publisher, self.get_name())
+        if self.diag_timer.timer_period_ns != int(s.diagnostics_period * 1e9):  # set while unconfigured
+            self.destroy_timer(self.diag_timer)
+            self.diag_timer = self.create_timer(s.diagnostics_period, self.publish_diagnostics)
         prefer_frame_latency()
-        self.worker = FrameWorker(self.slot, self._process, self._on_frame_error, name=f"{node_name}-worker")
+        self.slot = LatestSlot()
+        self.worker = FrameWorker(self.slot, self._process, self._on_frame_error, name=f"{self.get_name()}-worker")
         self.worker.start()
-        self.untrained_warning = ""
         if self.estimator is not None:
             self._estimator_ready()
         else:  # a TensorRT engine may take minutes to build: the node is up (and says so) meanwhile
             self.get_logger().info(
                 f"building the {s.network}/{s.size}/{s.variant} network on {s.backend} ({s.precision}) in the "
-                f"background (an engine not cached yet takes minutes); listening on {self.sub_image.topic_name} "
-                f"and {self.sub_info.topic_name}, depth starts when it is ready")
-            self._build_thread = threading.Thread(target=self._build_in_background, name=f"{node_name}-build",
-                                                  daemon=True)
+                "background (an engine not cached yet takes minutes); depth starts when it is ready")
+            self._build_thread = threading.Thread(target=self._build_in_background,
+                                                  name=f"{self.get_name()}-build", daemon=True)
             self._build_thread.start()
+        self.lifecycle_state = "inactive"
+        return TransitionCallbackReturn.SUCCESS
 
-    @property
-    def frames_without_info(self) -> int:
-        return self.pairing.frames_without_info
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe to the camera: frames flow and the outputs are published."""
+        s = self.settings
+        # Sensor-data QoS (best effort), which any camera matches; the standard ROS 2 QoS overrides
+        # (qos_overrides.<topic>.subscription.reliability: reliable) make it lossless, e.g. for a bag
+        # replay in another process (Fast DDS drops best-effort frames of ~1 MB between processes).
+        overrides = QoSOverridingOptions.with_default_policies()
+        compressed = s.image_transport == "compressed"
+        image_type, topic = (CompressedImage, "image/compressed") if compressed else (Image, "image")
+        self.sub_image = intra_process.create_subscription(self, image_type, topic, self._on_image,
+                                                           qos_profile_sensor_data, qos_overriding_options=overrides)
+        self.sub_info = intra_process.create_subscription(
+            self, CameraInfo, "camera_info", self.pairing.add, qos_profile_sensor_data,
+            qos_overriding_options=overrides)
+        self.pairing.topic_name = self.sub_info.topic_name
+        self.health.last_image = time.monotonic()  # STALE counts from here
+        self.lifecycle_state = "active"
+        self.get_logger().info(f"active: listening on {self.sub_image.topic_name} and {self.sub_info.topic_name}")
+        return TransitionCallbackReturn.SUCCESS
 
-    @property
-    def _warned_distortion(self) -> bool:
-        return self.pairing.warned_distortion
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe from the camera (its publisher sees no subscriber: no bandwidth spent) and drop
+        the frame waiting, if any."""
+        self._unsubscribe()
+        self.slot.take(timeout=0.0)
+        self.lifecycle_state = "inactive"
+        self.get_logger().info("inactive: camera subscriptions destroyed")
+        return TransitionCallbackReturn.SUCCESS
 
-    @property
-    def stats(self):
-        return self.health.stats
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release the network, its buffers and the outputs: back to unconfigured."""
+        self.get_logger().info("cleanup: network and buffers released")
+        return self._release()
 
-    @property
-    def last_stage_ms(self):
-        return self.health.last_stage_ms
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        return self._release(unsubscribe=True, then="finalized")
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """A transition raised: release everything and go back to unconfigured."""
+        return self._release(unsubscribe=True)
+
+    def _unsubscribe(self) -> None:
+        for subscription in (self.sub_image, self.sub_info):
+            if subscription is not None:
+                intra_process.destroy_subscription(self, subscription)
+        self.sub_image = self.sub_info = None
+
+    def _release(self, unsubscribe: bool = False, then: str = "unconfigured") -> TransitionCallbackReturn:
+        if unsubscribe:
+            self._unsubscribe()
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        if self.outputs is not None:
+            self.outputs.destroy(self)
+            self.outputs = None
+        if self.partial_timer is not None:
+            self.destroy_timer(self.partial_timer)
+            self.partial_timer = None
+        self.estimator = None  # the network and its buffers go with it (a given estimator stays the caller's)
+        self.untrained_warning = ""
+        self.slot = LatestSlot()
+        self.lifecycle_state = then
+        return TransitionCallbackReturn.SUCCESS
+
+    frames_without_info = property(lambda self: self.pairing.frames_without_info)
+    _warned_distortion = property(lambda self: self.pairing.warned_distortion)
+    stats = property(lambda self: self.health.stats)
+    last_stage_ms = property(lambda self: self.health.last_stage_ms)
 
     def _build_in_background(self) -> None:
         try:
-            estimator = self._build_estimator()
+            estimator = build_estimator(self.settings, self.get_name())
         except Exception as exc:  # the node stays up and says why (diagnostics ERROR), as at a start
             self.build_error = str(exc)
             self.get_logger().error(f"cannot start: {exc}")
+            return
+        if self.worker is None:  # cleaned up while building
             return
         self.estimator = estimator
         self._estimator_ready()
@@ -185,8 +275,7 @@ class DepthNode(Node):
         self.get_logger().info(
             f"{info.get('model')} on {info.get('backend')} ({s.precision}), weights {info.get('weights')}, network "
             f"input {self.estimator.input_hw[1]}x{self.estimator.input_hw[0]} (ready in {took:.1f} s"
-            + (f", {info['artefact']}" if info.get("artefact") else "") + f"); listening on "
-            f"{self.sub_image.topic_name} and {self.sub_info.topic_name}")
+            + (f", {info['artefact']}" if info.get("artefact") else "") + ")")
         self.untrained_warning = untrained_warning(self.estimator)
         if self.untrained_warning:
             self.get_logger().warning(self.untrained_warning)
@@ -206,72 +295,28 @@ class DepthNode(Node):
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         """Run-time sets of the parameters that are not read-only: all of them apply on the next frame,
         or (one invalid) none of them."""
-        changes, refused = run_time_changes(parameters)
+        changes, refused = run_time_changes(parameters, configured=self.lifecycle_state != "unconfigured")
         if refused:
             return SetParametersResult(successful=False, reason=refused)
         if changes:
             settings = dataclasses.replace(self.settings, **changes)
+            problem = check_settings(settings)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
             if "max_depth" in changes and self.estimator is not None:
                 self.estimator.max_depth = settings.max_depth or self._default_max_depth
-                self.color_out.set_range(self.estimator.max_depth)
+                if hasattr(self, "color_out"):
+                    self.color_out.set_range(self.estimator.max_depth)
             self.settings = settings  # one assignment: the worker reads self.settings once per frame
             self.get_logger().info("set " + ", ".join(f"{k}={v!r}" for k, v in changes.items())
                                    + ": applies from the next frame")
         return SetParametersResult(successful=True)
 
-    def _build_estimator(self):
-        from depth_attn.inference import DepthEstimator, EstimatorConfig
-
-        s = self.settings
-        config = EstimatorConfig(
-            network=s.network, size=s.size, variant=s.variant, placement=s.placement, weights=s.weights or None,
-            dataset=s.dataset, allow_partial_weights=s.allow_partial_weights,
-            backend=s.backend, precision=s.precision, device=s.device,
-            input_hw=(s.input_height, s.input_width) if s.input_width else None,
-            max_depth=s.max_depth or None, backend_options=parse_backend_options(s.backend_options),
-            fit_input_to_camera=s.fit_input_to_camera,
-        )
-        try:
-            return DepthEstimator(config)
-        except Exception as exc:
-            from depth_attn.weights import WeightsError
-
-            if isinstance(exc, WeightsError):  # another backend would not help: say what would
-                text = str(exc).rstrip(".")
-                fix = "" if ("weights import" in text or "Fix:" in text) else (
-                    ". Fix: weights:=auto (or the checkpoint that covers this configuration, see `depth-attn weights "
-                    "list`), or bring a file in with `depth-attn weights import NAME FILE`")
-                raise RuntimeError(
-                    f"{self.get_name()}: cannot load weights {s.weights!r} for {s.network}/{s.size}/{s.variant}: "
-                    f"{text}{fix}."
-                ) from exc
-            raise self._backend_error(exc) from exc
-
-    def _backend_error(self, exc: Exception) -> RuntimeError:
-        """The network cannot run on the chosen backend here: say so and name the ones that might."""
-        s = self.settings
-        alternatives = [b for b in ("onnxruntime", "torch") if b != s.backend]
-        return RuntimeError(
-            f"{self.get_name()}: cannot start {s.network}/{s.size}/{s.variant} on backend {s.backend!r} "
-            f"({s.precision}, {s.device}): {exc}. Fix that, or start the node on another backend: "
-            f"backend:={' or backend:='.join(alternatives)}."
-        )
-
-    def _check_backend_available(self) -> None:
-        s = self.settings
-        if s.backend != "tensorrt":
-            return
-        try:
-            from depth_attn.inference.backends import tensorrt_backend
-
-            tensorrt_backend.import_tensorrt()
-            tensorrt_backend.gpu_identity(s.device)
-        except Exception as exc:
-            raise self._backend_error(exc) from exc
-
     # ------------------------------------------------------------ callbacks (cheap: never block)
 
     def _on_image(self, msg) -> None:
+        if self.lifecycle_state != "active":  # an in-flight delivery after deactivate
+            return
         self.health.last_image = time.monotonic()
         self.slot.put(Frame(msg, time.perf_counter(), time.time_ns()))
 
@@ -279,6 +324,8 @@ class DepthNode(Node):
 
     def _process(self, frame: Frame) -> None:
         s = self.settings
+        if self.lifecycle_state != "active":  # deactivated while it waited: not answered
+            return
         if self.estimator is None:  # still building (or failed): no depth yet
             self.frames_while_building += 1
             return
@@ -323,7 +370,9 @@ class DepthNode(Node):
             self.depth_out.publish_info(info_msg)
             if self.cloud_out.wanted(s.publish_cloud, s.lazy_outputs):
                 publish_s += self.cloud_out.publish(depth, intrinsics, header, s.cloud_stride,
-                                                    rgb if s.cloud_rgb else None)
+                                                    rgb if s.cloud_rgb else None, s.cloud_max_range)
+            if self.scan_out.wanted(s.publish_scan, s.lazy_outputs):
+                publish_s += self.scan_out.publish(depth, intrinsics, header, s)
             t_cloud = time.perf_counter()
         t_color = t_cloud
         if self.color_out.wanted(s.publish_color, s.lazy_outputs):
@@ -356,7 +405,12 @@ class DepthNode(Node):
     # ------------------------------------------------------------ diagnostics
 
     def diagnostics(self) -> DiagnosticStatus:
-        return depth_status(self)
+        """The depth status while active; otherwise the lifecycle state (and why configure failed)."""
+        state = self.lifecycle_state
+        status = depth_status(self) if state == "active" else lifecycle_status(self.get_name(), state,
+                                                                                self.configure_error)
+        status.values.append(KeyValue(key="lifecycle_state", value=state))
+        return status
 
     def publish_diagnostics(self) -> None:
         msg = DiagnosticArray()
@@ -376,7 +430,8 @@ class DepthNode(Node):
             return self.processed.wait_for(lambda: self.frames_out >= count, timeout)
 
     def close(self) -> None:
-        self.worker.stop()
+        if self.worker is not None:
+            self.worker.stop()
 
 
 def main(args=None) -> int:

@@ -1,26 +1,31 @@
 """The depth node's per-frame outputs, one stage each: the depth image (with its camera info), the
-organised point cloud and the colour-mapped depth. Each owns its publisher and its reused message
-buffers, says whether it is wanted now (lazy: the cloud and the colour only while someone subscribes)
+organised point cloud, the laser scan and the colour-mapped depth. Each owns its publisher and its reused message
+buffers, says whether it is wanted now (lazy: the cloud, scan and colour only while someone subscribes)
 and returns the seconds its ``publish()`` calls took (rclpy's conversion, DDS serialisation and
 transport)."""
 
 from __future__ import annotations
 
+import array
 import time
 from typing import Optional, Tuple
 
 import cv2
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, Image, LaserScan, PointCloud2
 
 from depth_attn.colormap import DepthColorizer
 from depth_attn.geometry import Intrinsics
+from depth_attn.laser_scan import depth_to_scan
 from depth_attn.ros import convert, intra_process
 
 # The outputs, as image_transport names a camera's: the depth image and its sibling camera_info.
 DEPTH_TOPIC = "depth/image_rect"
 COLOR_TOPIC = "depth/image_color"
+POINTS_TOPIC = "points"
+SCAN_TOPIC = "scan"
 
 
 def output_qos(reliability: str) -> QoSProfile:
@@ -77,11 +82,11 @@ class CloudStage(_LazyStage):
     """``points``: the organised point cloud, XYZ or XYZRGB, every ``cloud_stride``-th pixel."""
 
     def __init__(self, node, qos: QoSProfile) -> None:
-        self.publisher = _publisher(node, PointCloud2, "points", qos)
+        self.publisher = _publisher(node, PointCloud2, POINTS_TOPIC, qos)
         self._builder = convert.PointCloudBuilder()
 
     def publish(self, depth: np.ndarray, intrinsics: Intrinsics, header, stride: int,
-                rgb: Optional[np.ndarray]) -> float:
+                rgb: Optional[np.ndarray], max_range: float = 0.0) -> float:
         """The cloud of ``depth``, coloured from the camera image ``rgb`` (any size) when given: the
         seconds its publish() took."""
         if rgb is not None and rgb.shape[:2] != depth.shape[:2]:
@@ -89,8 +94,32 @@ class CloudStage(_LazyStage):
             # at this non-integer factor cost more than the whole network-resolution cloud
             oh, ow = depth.shape[:2]
             rgb = cv2.resize(rgb, (ow, oh), interpolation=cv2.INTER_LINEAR)
-        cloud = self._builder.build(depth, intrinsics, header, stride=stride, rgb=rgb)
+        cloud = self._builder.build(depth, intrinsics, header, stride=stride, rgb=rgb,
+                                    max_range=max_range if max_range > 0 else np.inf)
         return _timed_publish(self.publisher, cloud)
+
+
+class ScanStage(_LazyStage):
+    """``scan``: the depth's nearest range per column around the optical centre's row, as a LaserScan
+    (``depth_attn.laser_scan``) in a laser-convention frame beside the optical one."""
+
+    def __init__(self, node, qos: QoSProfile) -> None:
+        self.publisher = _publisher(node, LaserScan, SCAN_TOPIC, qos)
+        self._msg = LaserScan()
+
+    def publish(self, depth: np.ndarray, intrinsics: Intrinsics, header, settings) -> float:
+        """The scan of ``depth`` (with the intrinsics of that image): the seconds its publish() took."""
+        s = settings
+        layout, ranges = depth_to_scan(depth, intrinsics, s.scan_height, s.scan_range_min, s.scan_range_max,
+                                       s.scan_stride)
+        msg = self._msg
+        msg.header.stamp = header.stamp
+        msg.header.frame_id = s.scan_frame
+        msg.angle_min, msg.angle_max = layout.angle_min, layout.angle_max
+        msg.angle_increment = layout.angle_increment
+        msg.range_min, msg.range_max = s.scan_range_min, s.scan_range_max
+        msg.ranges = array.array("f", ranges.tobytes())
+        return _timed_publish(self.publisher, msg)
 
 
 class ColorStage(_LazyStage):
@@ -108,3 +137,21 @@ class ColorStage(_LazyStage):
         """The colour image of ``depth``: the seconds its publish() took."""
         self._colorizer.colorize(depth, out=self._builder.view(*depth.shape[:2]))
         return _timed_publish(self.publisher, self._builder.message(header))
+
+
+class Outputs:
+    """All of the node's per-frame publishers, made at configure and destroyed at cleanup: the
+    stages above and ``depth/timing`` (the publisher a ``FrameTiming`` fills)."""
+
+    def __init__(self, node, reliability: str, max_depth: float) -> None:
+        qos = output_qos(reliability)
+        self.depth = DepthStage(node, qos)
+        self.cloud = CloudStage(node, qos)
+        self.scan = ScanStage(node, qos)
+        self.color = ColorStage(node, qos, max_depth)
+        self.timing_publisher = _publisher(node, DiagnosticArray, "depth/timing", qos)
+
+    def destroy(self, node) -> None:
+        for publisher in (self.depth.publisher, self.depth.info_publisher, self.cloud.publisher,
+                          self.scan.publisher, self.color.publisher, self.timing_publisher):
+            node.destroy_publisher(getattr(publisher, "dds_publisher", publisher))

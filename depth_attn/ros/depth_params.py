@@ -15,8 +15,9 @@ from depth_attn.models.registry import NETWORKS, PLACEMENTS, SIZES, VARIANTS
 
 class Param(NamedTuple):
     """One node parameter, declared once: its default (which gives its type), description, range,
-    choices and whether it is fixed at start (read-only: what the network is and how the node is
-    wired) or applies on the next frame when set at run time."""
+    choices and whether it is fixed while the node is configured (read-only: what the network is and
+    how the node is wired; set it while unconfigured, then configure) or applies on the next frame when
+    set at run time."""
 
     default: object
     description: str
@@ -25,9 +26,12 @@ class Param(NamedTuple):
     read_only: bool = False
 
 
-_NET = "fixed at start: restart the node to change it"
+_NET = ("read-only while the node is configured: clean it up (lifecycle cleanup) or restart it, set it, then "
+        "configure")
 
 PARAMETERS: Dict[str, Param] = {
+    "autostart": Param(True, "configure and activate the node at start; false: stay unconfigured until a lifecycle "
+                       "manager (Nav2's lifecycle_manager, launch_ros LifecycleNode) drives it", read_only=True),
     "network": Param("meter", "depth network", choices=NETWORKS, read_only=True),
     "size": Param("tiny", "network size", choices=SIZES, read_only=True),
     "variant": Param("base", "attention variant", choices=VARIANTS, read_only=True),
@@ -60,8 +64,17 @@ PARAMETERS: Dict[str, Param] = {
     "publish_cloud": Param(True, "publish the organised point cloud on 'points'"),
     "cloud_stride": Param(1, "keep every n-th pixel in each direction in the point cloud", (1, 32)),
     "cloud_rgb": Param(True, "XYZRGB (colour from the camera image) instead of XYZ"),
+    "cloud_max_range": Param(0.0, "points farther than this from the camera (metres, straight-line) are NaN, so a "
+                             "costmap gets the near field only; 0 = no cap", (0.0, 1000.0)),
+    "publish_scan": Param(True, "publish a sensor_msgs/LaserScan on 'scan' (as depthimage_to_laserscan does)"),
+    "scan_height": Param(10, "rows around the optical centre's row whose nearest depth makes each beam", (1, 4096)),
+    "scan_stride": Param(1, "one beam every n-th column", (1, 32)),
+    "scan_range_min": Param(0.3, "nearest range the scan reports (metres; closer beams are -inf)", (0.0, 1000.0)),
+    "scan_range_max": Param(20.0, "farthest range the scan reports (metres; farther beams are +inf)", (0.01, 1000.0)),
+    "scan_frame": Param("camera_link", "frame_id of the scan: a laser-convention frame (x forward, y left, z up) at "
+                        "the camera's origin, beside its optical frame (depthimage_to_laserscan's output_frame)"),
     "publish_color": Param(True, "publish colour-mapped depth for people on 'depth/image_color'"),
-    "lazy_outputs": Param(True, "build points and depth/image_color only while someone subscribes to them"),
+    "lazy_outputs": Param(True, "build points, scan and depth/image_color only while someone subscribes to them"),
     "output_reliability": Param("reliable", "QoS reliability of the outputs: reliable (RViz, tools) | best_effort",
                                 choices=("reliable", "best_effort"), read_only=True),
     "image_transport": Param("raw", "raw: subscribe 'image' (Image); compressed: 'image/compressed' (JPEG/PNG)",
@@ -114,13 +127,12 @@ def parse_backend_options(text: str) -> Dict[str, object]:
 
 
 def declare_parameters(node) -> Settings:
-    """Every parameter from ``PARAMETERS`` declared on ``node``: description, type, range, choices and
-    read-only flag (read-only ones are refused at run time by rclpy: "Trying to set a read-only
-    parameter"); the values it was started with, checked."""
+    """Every parameter from ``PARAMETERS`` declared on ``node``: description, type, range and choices
+    (the read-only ones are refused by ``run_time_changes`` while the node is configured, not by rclpy:
+    a lifecycle node takes them while unconfigured); the values it was started with, checked."""
     values = {}
     for name, p in PARAMETERS.items():
-        descriptor = ParameterDescriptor(description=p.description + (f" ({_NET})" if p.read_only else ""),
-                                         read_only=p.read_only)
+        descriptor = ParameterDescriptor(description=p.description + (f" ({_NET})" if p.read_only else ""))
         if p.choices:
             descriptor.additional_constraints = "one of: " + ", ".join(p.choices)
         if p.bounds is not None and isinstance(p.default, int) and not isinstance(p.default, bool):
@@ -136,20 +148,32 @@ def declare_parameters(node) -> Settings:
         problem = check_parameter(name, values[name])
         if problem:
             raise ValueError(problem)
-    if (values["input_width"] == 0) != (values["input_height"] == 0):
-        raise ValueError("set both input_width and input_height, or neither")
-    return Settings(**values)
+    settings = Settings(**values)
+    problem = check_settings(settings)
+    if problem:
+        raise ValueError(problem)
+    return settings
 
 
-def run_time_changes(parameters) -> Tuple[Dict[str, object], Optional[str]]:
+def check_settings(settings: Settings) -> Optional[str]:
+    """Why parameters valid one by one are not valid together, or None."""
+    if (settings.input_width == 0) != (settings.input_height == 0):
+        return "set both input_width and input_height, or neither"
+    if settings.scan_range_min >= settings.scan_range_max:
+        return (f"scan_range_min ({settings.scan_range_min}) must be below scan_range_max "
+                f"({settings.scan_range_max})")
+    return None
+
+
+def run_time_changes(parameters, configured: bool = True) -> Tuple[Dict[str, object], Optional[str]]:
     """A run-time set of rclpy ``Parameter`` s: the changes to this node's parameters (all valid), or
-    why the set is refused (a read-only or invalid one: then none applies). rclpy's own parameters
-    (qos_overrides.*, use_sim_time) are left out."""
+    why the set is refused (a read-only one while ``configured``, or an invalid one: then none
+    applies). rclpy's own parameters (qos_overrides.*, use_sim_time) are left out."""
     changes: Dict[str, object] = {}
     for param in parameters:
         if param.name not in PARAMETERS:
             continue
-        if PARAMETERS[param.name].read_only:
+        if PARAMETERS[param.name].read_only and (configured or param.name == "autostart"):
             return {}, f"{param.name} is {_NET}"
         value = param.value
         if isinstance(value, int) and not isinstance(value, bool) and isinstance(PARAMETERS[param.name].default,

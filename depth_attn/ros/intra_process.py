@@ -98,6 +98,15 @@ class IntraProcessBus:
                 else:
                     del self._subscribers[topic]
 
+    def remove(self, topic: str, node_name: str) -> None:
+        """Forget one subscription of a node (before it is destroyed)."""
+        with self._lock:
+            kept = [s for s in self._subscribers.get(topic, ()) if s.node_name != node_name]
+            if kept:
+                self._subscribers[topic] = kept
+            else:
+                self._subscribers.pop(topic, None)
+
     def subscribers(self, topic: str, msg_type: type) -> List[_Subscriber]:
         with self._lock:
             return [s for s in self._subscribers.get(topic, ()) if s.msg_type is msg_type]
@@ -221,3 +230,12 @@ def create_subscription(node, msg_type: type, topic: str, callback: Callable[[An
     resolved.append(subscription.topic_name)
     bus.add(_Subscriber(subscription.topic_name, msg_type, callback, node.get_name()))
     return subscription
+
+
+def destroy_subscription(node, subscription) -> None:
+    """``node.destroy_subscription``, and the subscription taken off its context's bus (no more
+    in-process deliveries)."""
+    bus = bus_for(node.context)
+    if bus is not None:
+        bus.remove(subscription.topic_name, node.get_name())
+    node.destroy_subscription(subscription)
