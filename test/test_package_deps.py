@@ -137,3 +137,15 @@ def test_jetson_requirements_hold_what_has_no_rosdep_key():
     assert "torch" not in names and "torchvision" not in names  # PyPI's aarch64 torch has no Jetson CUDA
     assert not names & {"opencv-python", "opencv-python-headless", "scipy", "matplotlib", "tqdm", "pyyaml", "pillow"}
     assert pins["numpy"].startswith("1.")  # Humble's apt cv2 and message packages are built against numpy 1.x
+
+
+def test_readmes_jetson_steps_use_these_files():
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text[text.index("## On a Jetson"):]
+    section = section[:section.index("\n## ", 5)]
+    for step in ("rosdep install --from-paths src --ignore-src -y", "python3 -m venv --system-site-packages",
+                 "pip install -r src/depth_attn/requirements/jetson.txt", "python -m colcon build",
+                 "python3-libnvinfer", "PYTHONPATH"):
+        assert step in section, step
+    numpy = re.search(r"numpy==(\S+)", (REPO_ROOT / "requirements" / "jetson.txt").read_text()).group(1)
+    assert f"numpy=={numpy}" in section  # the repair the README gives is the pin
