@@ -263,7 +263,7 @@ RULE = re.compile(r"^(?:(?P<node>[A-Za-z_][\w]*):)?(?P<source>[~/A-Za-z_][\w/]*)
 
 @pytest.mark.parametrize("path", config_files(), ids=lambda p: p.name)
 def test_params_file_sections_match_the_nodes(path):
-    from depth_attn.ros.depth_node import CHOICES, PARAMETERS
+    from depth_attn.ros import param_schema
     from depth_attn.ros.graph import NODE_TYPES, RUNNER_SECTION
 
     content = yaml.safe_load(path.read_text())
@@ -277,28 +277,31 @@ def test_params_file_sections_match_the_nodes(path):
         assert match["node"] is None or match["node"] in nodes, f"{path.name}: {rule} names a node not started"
         if match["node"] == "depth_node":
             assert match["source"] in ("image", "image/compressed", "camera_info")
-    params = content.get("depth_node", {}).get("ros__parameters")
-    if params is None:
-        return
-    for key, value in params.items():
-        assert key in PARAMETERS, f"{path.name}: depth_node has no parameter {key!r}"
-        default = PARAMETERS[key][0]
-        assert type(value) is type(default), f"{path.name}: {key} is {type(value).__name__}, " \
-                                             f"declared {type(default).__name__}"
-        if key in CHOICES:
-            assert value in CHOICES[key]
-        bounds = PARAMETERS[key][2]
-        if bounds:
-            assert bounds[0] <= value <= bounds[1]
+    for node, section in content.items():
+        if node == RUNNER_SECTION or node not in node_schemas():  # (another package's node: Nav2's costmap)
+            continue
+        schema = node_schemas()[node]
+        for key, value in section["ros__parameters"].items():
+            assert key in schema or key.startswith("qos_overrides."), f"{path.name}: {node} has no parameter {key!r}"
+            if key not in schema:
+                continue
+            assert param_schema.check_value(schema, key, value) is None, \
+                f"{path.name}: {node}.{key}: {param_schema.check_value(schema, key, value)}"
+
+
+def node_schemas():
+    """Each node's parameter schema (depth_attn.ros.param_schema), by node name."""
+    from depth_attn.ros import depth_params, eval_node, player
+
+    return {"depth_node": depth_params.PARAMETERS, "eval_node": eval_node.PARAMETERS, "player": player.PARAMETERS}
 
 
 @pytest.mark.parametrize("path", config_files(), ids=lambda p: p.name)
 def test_params_files_list_only_what_differs_from_the_node_defaults(path):
-    from depth_attn.ros.depth_node import PARAMETERS
-
-    params = yaml.safe_load(path.read_text()).get("depth_node", {}).get("ros__parameters", {})
-    same = [k for k, v in params.items() if v == PARAMETERS[k].default]
-    assert not same, f"{path.name} restates depth_node's defaults for {same}"
+    for node, schema in node_schemas().items():
+        params = yaml.safe_load(path.read_text()).get(node, {}).get("ros__parameters", {})
+        same = [k for k, v in params.items() if k in schema and v == schema[k].default]
+        assert not same, f"{path.name} restates {node}'s defaults for {same}"
 
 
 def test_rviz_config_shows_the_node_outputs_in_the_camera_frame():

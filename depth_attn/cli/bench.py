@@ -6,15 +6,16 @@ import argparse
 from pathlib import Path
 from typing import Dict, List
 
+from depth_attn import keyvalue
 from depth_attn.cli.common import add_model_args, parse_hw
 from depth_attn.cli.export import help_text
 
 
 def _option(text: str):
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    return key.strip(), value.strip()
+    try:
+        return keyvalue.split_assignment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

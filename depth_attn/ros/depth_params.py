@@ -5,26 +5,13 @@ declaration on a node and the check of a run-time set."""
 from __future__ import annotations
 
 from dataclasses import make_dataclass
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-
+from depth_attn import keyvalue
 from depth_attn.inference.backends.base import BACKENDS, PRECISIONS
 from depth_attn.models.registry import NETWORKS, PLACEMENTS, SIZES, VARIANTS
-
-
-class Param(NamedTuple):
-    """One node parameter, declared once: its default (which gives its type), description, range,
-    choices and whether it is fixed while the node is configured (read-only: what the network is and
-    how the node is wired; set it while unconfigured, then configure) or applies on the next frame when
-    set at run time."""
-
-    default: object
-    description: str
-    bounds: Optional[Tuple[float, float]] = None
-    choices: Optional[Tuple[str, ...]] = None
-    read_only: bool = False
-
+from depth_attn.ros import param_schema
+from depth_attn.ros.param_schema import Param
 
 _NET = ("read-only while the node is configured: clean it up (lifecycle cleanup) or restart it, set it, then "
         "configure")
@@ -83,7 +70,7 @@ PARAMETERS: Dict[str, Param] = {
                                read_only=True),
     "diagnostics_period": Param(1.0, "seconds between /diagnostics messages", (0.1, 60.0), read_only=True),
 }
-CHOICES = {name: p.choices for name, p in PARAMETERS.items() if p.choices}
+CHOICES = param_schema.choices_of(PARAMETERS)
 
 # The node's settings: one frozen field per parameter, typed by its default. A set at run time
 # replaces the whole object (dataclasses.replace), so the worker sees all of a change or none of it.
@@ -92,62 +79,23 @@ Settings = make_dataclass("Settings", [(name, type(p.default)) for name, p in PA
 
 def check_parameter(name: str, value: object) -> Optional[str]:
     """Why ``value`` is not valid for parameter ``name`` (type, range, choices), or None."""
-    p = PARAMETERS[name]
-    kind = type(p.default)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if type(value) is not kind:
-        word = {bool: "a bool (true/false)", int: "an integer", float: "a double (e.g. 80.0)", str: "a string"}[kind]
-        return f"parameter {name!r} must be {word}, got {value!r}"
-    if p.bounds is not None and not (p.bounds[0] <= value <= p.bounds[1]):
-        return f"parameter {name!r} must be in [{p.bounds[0]}, {p.bounds[1]}], got {value!r}"
-    if p.choices is not None and value not in p.choices:
-        return f"parameter {name!r} is {value!r}; choose one of {', '.join(p.choices)}"
-    return None
+    return param_schema.check_value(PARAMETERS, name, value)
 
 
 def parse_backend_options(text: str) -> Dict[str, object]:
     """'intra_op_threads=2; providers=cuda,cpu' -> {'intra_op_threads': 2, 'providers': 'cuda,cpu'}
     (values read as YAML scalars)."""
-    import yaml
-
-    options: Dict[str, object] = {}
-    for item in (part.strip() for part in text.split(";")):
-        if not item:
-            continue
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"backend_options: expected key=value, got {item!r}")
-        try:
-            parsed = yaml.safe_load(value.strip())
-        except yaml.YAMLError:
-            parsed = value.strip()
-        options[key.strip()] = value.strip() if isinstance(parsed, (list, dict)) or parsed is None else parsed
-    return options
+    try:
+        return keyvalue.parse_assignments(text)
+    except ValueError as exc:
+        raise ValueError(f"backend_options: {exc}") from None
 
 
 def declare_parameters(node) -> Settings:
     """Every parameter from ``PARAMETERS`` declared on ``node``: description, type, range and choices
     (the read-only ones are refused by ``run_time_changes`` while the node is configured, not by rclpy:
     a lifecycle node takes them while unconfigured); the values it was started with, checked."""
-    values = {}
-    for name, p in PARAMETERS.items():
-        descriptor = ParameterDescriptor(description=p.description + (f" ({_NET})" if p.read_only else ""))
-        if p.choices:
-            descriptor.additional_constraints = "one of: " + ", ".join(p.choices)
-        if p.bounds is not None and isinstance(p.default, int) and not isinstance(p.default, bool):
-            descriptor.integer_range = [IntegerRange(from_value=int(p.bounds[0]), to_value=int(p.bounds[1]),
-                                                     step=1)]
-        elif p.bounds is not None:
-            descriptor.floating_point_range = [FloatingPointRange(from_value=float(p.bounds[0]),
-                                                                  to_value=float(p.bounds[1]), step=0.0)]
-        try:
-            values[name] = node.declare_parameter(name, p.default, descriptor).value
-        except Exception as exc:  # wrong type or out of range in YAML / --set
-            raise ValueError(f"{check_parameter(name, None)}: {exc}".replace(", got None", "")) from None
-        problem = check_parameter(name, values[name])
-        if problem:
-            raise ValueError(problem)
+    values = param_schema.declare(node, PARAMETERS, _NET, enforce_read_only=False)
     settings = Settings(**values)
     problem = check_settings(settings)
     if problem:
@@ -169,18 +117,5 @@ def run_time_changes(parameters, configured: bool = True) -> Tuple[Dict[str, obj
     """A run-time set of rclpy ``Parameter`` s: the changes to this node's parameters (all valid), or
     why the set is refused (a read-only one while ``configured``, or an invalid one: then none
     applies). rclpy's own parameters (qos_overrides.*, use_sim_time) are left out."""
-    changes: Dict[str, object] = {}
-    for param in parameters:
-        if param.name not in PARAMETERS:
-            continue
-        if PARAMETERS[param.name].read_only and (configured or param.name == "autostart"):
-            return {}, f"{param.name} is {_NET}"
-        value = param.value
-        if isinstance(value, int) and not isinstance(value, bool) and isinstance(PARAMETERS[param.name].default,
-                                                                                 float):
-            value = float(value)
-        problem = check_parameter(param.name, value)
-        if problem:
-            return {}, problem
-        changes[param.name] = value
-    return changes, None
+    return param_schema.run_time_changes(PARAMETERS, parameters,
+                                         lambda name: configured or name == "autostart", _NET)

@@ -21,10 +21,9 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -33,24 +32,28 @@ from sensor_msgs.msg import Image
 from depth_attn.evaluation.online import OnlineEvaluator
 from depth_attn.evaluation.records import format_table
 from depth_attn.metrics import CROPS
-from depth_attn.ros import convert, intra_process
+from depth_attn.ros import convert, intra_process, param_schema
+from depth_attn.ros.param_schema import Param
 from depth_attn.ros.sim_clock import steady_timer, warn_without_clock
 
-PARAMETERS = {
-    "out_dir": ("out/kitti_eval", "folder for frames.csv, summary.json and frames.png"),
-    "crop": ("none", "evaluated region: none | garg | eigen"),
-    "min_depth": (1e-3, "ground truth used above this many metres"),
-    "max_depth": (80.0, "ground truth used below this many metres (predictions clamped to it)"),
-    "expected_frames": (0, "frames with ground truth the run should see (0 = count the ground truth received)"),
-    "max_frames": (0, "finish after this many scored frames (0 = no limit)"),
-    "idle_timeout": (0.0, "finish after this many seconds without messages, once some came (0 = never)"),
-    "depth_timeout": (10.0, "fail (exit code 1) when ground truth came after the last depth and no depth came for "
+# read at start (read-only): a run-time set would not reach the evaluator
+PARAMETERS: Dict[str, Param] = param_schema.fixed_at_start({
+    "out_dir": Param("out/kitti_eval", "folder for frames.csv, summary.json and frames.png"),
+    "crop": Param("none", "evaluated region", choices=CROPS),
+    "min_depth": Param(1e-3, "ground truth used above this many metres"),
+    "max_depth": Param(80.0, "ground truth used below this many metres (predictions clamped to it)"),
+    "expected_frames": Param(0, "frames with ground truth the run should see (0 = count the ground truth received)"),
+    "max_frames": Param(0, "finish after this many scored frames (0 = no limit)"),
+    "idle_timeout": Param(0.0, "finish after this many seconds without messages, once some came (0 = never)"),
+    "depth_timeout": Param(10.0, "fail (exit code 1) when ground truth came after the last depth and no depth came for "
                             "this many seconds: the depth node stopped answering (0 = never)"),
-    "depth_reliability": ("reliable", "QoS of the depth subscription: reliable | best_effort (match the depth node)"),
-    "diagnostics_name": ("depth", "use /diagnostics statuses whose name contains this"),
-    "print_table": (True, "print the summary table when finished"),
-    "save_depth": (False, "also write each scored prediction to <out_dir>/depth/<frame>.png (uint16, metres x 256)"),
-}
+    "depth_reliability": Param("reliable", "QoS of the depth subscription (match the depth node)",
+                               choices=("reliable", "best_effort")),
+    "diagnostics_name": Param("depth", "use /diagnostics statuses whose name contains this"),
+    "print_table": Param(True, "print the summary table when finished"),
+    "save_depth": Param(False, "also write each scored prediction to <out_dir>/depth/<frame>.png (uint16, "
+                        "metres x 256)"),
+})
 
 
 class EvalNode(Node):
@@ -58,12 +61,7 @@ class EvalNode(Node):
 
     def __init__(self, node_name: str = "eval_node", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        p = {name: self.declare_parameter(name, default, ParameterDescriptor(description=text)).value
-             for name, (default, text) in PARAMETERS.items()}
-        if p["crop"] not in CROPS:
-            raise ValueError(f"parameter 'crop' is {p['crop']!r}; choose one of {', '.join(CROPS)}")
-        if p["depth_reliability"] not in ("reliable", "best_effort"):
-            raise ValueError("parameter 'depth_reliability' must be reliable or best_effort")
+        p = param_schema.declare(self, PARAMETERS)
         self.params = p
         self.evaluator = OnlineEvaluator(Path(p["out_dir"]), p["crop"], float(p["min_depth"]), float(p["max_depth"]),
                                          save_depth=bool(p["save_depth"]))

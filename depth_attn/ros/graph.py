@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from depth_attn import keyvalue
 from depth_attn.ros import intra_process
 
 RUNNER_SECTION = "depth_attn_run"
@@ -137,10 +138,10 @@ def parse_set(items: Sequence[str], nodes: Sequence[str]) -> List[str]:
     """``["depth_node.backend=onnxruntime", "max_depth=60.0"]`` -> rcl ``-p`` arguments."""
     params = []
     for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise GraphError(f"--set expects KEY=VALUE or NODE.PARAM=VALUE, got {item!r}")
+        try:
+            key, value = keyvalue.split_assignment(item, "KEY=VALUE or NODE.PARAM=VALUE")
+        except ValueError as exc:
+            raise GraphError(f"--set {exc}") from None
         node, dot, param = key.partition(".")
         if dot and node in nodes:
             params.append(f"{node}:{param}:={value}")

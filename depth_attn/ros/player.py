@@ -24,28 +24,29 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from depth_attn.data import bags
-from depth_attn.ros import convert, intra_process
+from depth_attn.ros import convert, intra_process, param_schema
+from depth_attn.ros.param_schema import Param
 from depth_attn.ros.sim_clock import CLOCK_TOPIC, steady_timer
 
-PARAMETERS = {
-    "bag": ("", "the bag to play: a rosbag2 folder or its .mcap / .db3 file"),
-    "rate": (1.0, "playback speed factor (1.0 = as recorded)"),
-    "frame_rate": (0.0, "frames per second, replacing the bag's timing (0 = the bag's timing x rate)"),
-    "loop": (False, "play the bag again and again until shut down"),
-    "repeat": (1, "play the bag this many times (with loop false)"),
-    "restamp": (False, "set header stamps to the send time (one stamp per frame) for end-to-end latency"),
-    "topics": ([""], "topics to play (empty = all)"),
-    "wait_for_subscribers": (True, "hold the first message until every image topic has a subscriber"),
-    "wait_timeout": (10.0, "seconds to wait for subscribers before playing anyway"),
-    "start_delay": (0.5, "seconds to wait before the first message (after subscribers are there)"),
-    "reliability": ("reliable", "QoS reliability of the published topics: reliable | best_effort"),
-    "clock": (0.0, "publish the playback time on /clock at this rate, Hz, for use_sim_time nodes (0 = off)"),
-}
+# read at start (read-only): playback is set up from them once
+PARAMETERS: Dict[str, Param] = param_schema.fixed_at_start({
+    "bag": Param("", "the bag to play: a rosbag2 folder or its .mcap / .db3 file"),
+    "rate": Param(1.0, "playback speed factor (1.0 = as recorded)"),
+    "frame_rate": Param(0.0, "frames per second, replacing the bag's timing (0 = the bag's timing x rate)"),
+    "loop": Param(False, "play the bag again and again until shut down"),
+    "repeat": Param(1, "play the bag this many times (with loop false)"),
+    "restamp": Param(False, "set header stamps to the send time (one stamp per frame) for end-to-end latency"),
+    "topics": Param([""], "topics to play (empty = all)"),
+    "wait_for_subscribers": Param(True, "hold the first message until every image topic has a subscriber"),
+    "wait_timeout": Param(10.0, "seconds to wait for subscribers before playing anyway"),
+    "start_delay": Param(0.5, "seconds to wait before the first message (after subscribers are there)"),
+    "reliability": Param("reliable", "QoS reliability of the published topics", choices=("reliable", "best_effort")),
+    "clock": Param(0.0, "publish the playback time on /clock at this rate, Hz, for use_sim_time nodes (0 = off)"),
+})
 
 
 def message_class(msgtype: str):
@@ -61,9 +62,7 @@ class BagPlayer(Node):
 
     def __init__(self, node_name: str = "player", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        p = {}
-        for name, (default, text) in PARAMETERS.items():
-            p[name] = self.declare_parameter(name, default, ParameterDescriptor(description=text)).value
+        p = param_schema.declare(self, PARAMETERS)
         p["topics"] = [t for t in (p["topics"] or []) if t]  # [""] is the typed empty list
         if not p["bag"]:
             raise ValueError("parameter 'bag' is empty: give the bag to play (-p bag:=PATH)")
@@ -73,8 +72,6 @@ class BagPlayer(Node):
                                     "`make demo` builds out/demo/kitti_bag from the shared frames)")
         if p["rate"] <= 0 and p["frame_rate"] <= 0:
             raise ValueError("parameter 'rate' must be > 0 (or set frame_rate)")
-        if p["reliability"] not in ("reliable", "best_effort"):
-            raise ValueError("parameter 'reliability' must be reliable or best_effort")
         if p["clock"] < 0:
             raise ValueError(f"parameter 'clock' is {p['clock']:g} Hz; give a rate > 0, or 0 for no /clock")
         self.params = p

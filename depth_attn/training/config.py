@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
+from depth_attn import keyvalue
 from depth_attn.models.registry import ModelConfig, validate_config
 from depth_attn.training.augment import AugmentConfig
 from depth_attn.training.objectives import ObjectiveConfig
@@ -119,10 +120,11 @@ def _section(cls, values: Optional[Dict[str, Any]], where: str):
 
 def set_override(raw: Dict[str, Any], assignment: str) -> None:
     """``a.b.c=value`` (value parsed as YAML) into the nested dict ``raw``."""
-    key, sep, text = assignment.partition("=")
-    if not sep or not key.strip():
-        raise TrainConfigError(f"--set expects key=value, got {assignment!r}")
-    parts = key.strip().split(".")
+    try:
+        key, text = keyvalue.split_assignment(assignment, "key=value")
+    except ValueError as exc:
+        raise TrainConfigError(f"--set {exc}") from None
+    parts = key.split(".")
     node = raw
     for part in parts[:-1]:
         child = node.get(part)
