@@ -155,6 +155,26 @@ def test_point_cloud_xyz_only_and_buffer_reuse():
     assert np.all(np.isnan(convert.pointcloud2_xyz(m3)))  # beyond max_depth
 
 
+@pytest.mark.parametrize("stride", [1, 3])
+def test_point_cloud_range_cap_keeps_the_near_field_only(stride):
+    """A fronto-parallel wall at 4 m: its points farther than 5 m from the camera (straight-line,
+    worked out here from each pixel's ray) are NaN, the others exactly as without the cap."""
+    k = Intrinsics(300.0, 300.0, 319.5, 239.5)
+    depth = np.full((480, 640), 4.0, np.float32)
+    depth[:10, :10] = np.nan
+    builder = convert.PointCloudBuilder()
+    full = convert.pointcloud2_xyz(builder.build(depth, k, convert.make_header(), stride=stride)).copy()
+    capped = convert.pointcloud2_xyz(builder.build(depth, k, convert.make_header(), stride=stride, max_range=5.0))
+    v, u = np.mgrid[0:480:stride, 0:640:stride]
+    distance = 4.0 * np.sqrt(1.0 + ((u - k.cx) / k.fx) ** 2 + ((v - k.cy) / k.fy) ** 2)
+    beyond = distance > 5.0
+    assert 0.1 < beyond.mean() < 0.9
+    assert np.isnan(capped[beyond]).all()
+    near = ~beyond & np.isfinite(full[..., 2])
+    assert np.array_equal(capped[near], full[near])
+    assert np.isnan(capped[~np.isfinite(full[..., 2])]).all()
+
+
 def test_pointcloud2_reader_rejects_short_data():
     msg = convert.PointCloudBuilder().build(np.ones((2, 2), np.float32), K, convert.make_header())
     msg.data = array.array("B", bytes(10))

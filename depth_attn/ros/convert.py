@@ -253,6 +253,9 @@ def _fields(rgb: bool):
 POINT_FIELDS = {"xyz": _fields(False), "xyzrgb": _fields(True)}
 
 
+_KEEP_OR_NAN = np.array([1.0, np.nan], dtype=np.float32)  # indexed by "beyond max_range"
+
+
 class PointCloudBuilder:
     """Organised PointCloud2 from a depth image, built in a buffer allocated once per shape.
 
@@ -272,6 +275,7 @@ class PointCloudBuilder:
         self._buffer, raw = _reusable_buffer(hs * ws * channels * 4)
         self._points = raw.view(np.float32).reshape(hs, ws, channels)
         self._planes = (np.empty((hs, ws), np.float32), np.empty((hs, ws), np.float32))
+        self._capped = (np.empty((hs, ws), np.float32), np.empty((hs, ws), bool))  # max_range: z and its mask
         self._key = (hs, ws, with_rgb)
 
     def build(self, depth_m: np.ndarray, intrinsics: Intrinsics, header: Header, stride: int = 1,
@@ -296,10 +300,14 @@ class PointCloudBuilder:
         if not all_in_range(z, 0.0, max_depth):  # geometry.valid_depth_mask, in one pass for the usual case
             z = np.where(valid_depth_mask(z, 0.0, max_depth), z, np.float32(np.nan))
         rx, ry = ray_grid(h, w, stride, intrinsics)
-        if np.isfinite(max_range):
-            with np.errstate(invalid="ignore"):
-                z = np.where(z * ray_lengths(h, w, stride, intrinsics) <= max_range, z, np.float32(np.nan))
         x, y = self._planes
+        if np.isfinite(max_range):  # in buffers of their own: no allocation per frame
+            capped, beyond = self._capped
+            np.multiply(z, ray_lengths(h, w, stride, intrinsics), out=x)  # x: the range, for now
+            np.greater(x, np.float32(max_range), out=beyond)
+            np.take(_KEEP_OR_NAN, beyond.view(np.uint8), out=y)  # y: 1 where kept, NaN beyond, for now
+            np.multiply(z, y, out=capped)
+            z = capped
         np.multiply(rx, z, out=x)
         np.multiply(ry, z, out=y)
         planes = [x, y, z]
