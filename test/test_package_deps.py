@@ -84,10 +84,11 @@ def started_packages() -> Set[str]:
             for keyword in node.keywords:
                 if keyword.arg == "package" and isinstance(keyword.value, ast.Constant):
                     out.add(keyword.value.value)
-                if keyword.arg == "cmd" and isinstance(keyword.value, ast.List):
-                    words = [w.value for w in keyword.value.elts[:2] if isinstance(w, ast.Constant)]
-                    if words == ["ros2", "bag"]:
-                        out.add("ros2bag")
+                if keyword.arg == "cmd":  # a list, or lists joined with +
+                    for part in (n for n in ast.walk(keyword.value) if isinstance(n, ast.List)):
+                        words = [w.value for w in part.elts[:2] if isinstance(w, ast.Constant)]
+                        if words == ["ros2", "bag"]:
+                            out.add("ros2bag")
     return out - {"depth_attn"}
 
 
