@@ -94,13 +94,30 @@ def intrinsics(info: CameraInfoFields, rectified: bool = True) -> Intrinsics:
     return k
 
 
+SAME_VIEW_TOLERANCE = 0.01  # width and height scaled alike within 1 %: one view at another resolution
+
+
+def same_view(info_wh: Tuple[int, int], image_wh: Tuple[int, int]) -> bool:
+    """Whether an image of ``image_wh`` is the camera info's ``info_wh`` view at another resolution (a
+    driver publishing binned or resized frames): both sides scaled by one factor, within 1 %. Another
+    aspect is another camera (or a crop): scaling the intrinsics to it would stretch them unevenly."""
+    sx, sy = image_wh[0] / info_wh[0], image_wh[1] / info_wh[1]
+    return abs(sx - sy) <= SAME_VIEW_TOLERANCE * max(sx, sy)
+
+
 def intrinsics_for_image(info: CameraInfoFields, image_wh: Optional[Tuple[int, int]] = None) -> Intrinsics:
     """The intrinsics of an image of ``image_wh`` pixels that ``info`` describes (P, binning and roi
-    applied), scaled when the image has another resolution than the camera info says (as the depth node
-    pairs them)."""
+    applied), scaled when the image is the same view at another resolution (as the depth node pairs
+    them); ``BadCameraInfo`` ("aspect") when it has another aspect."""
     k = intrinsics(info, rectified=True)
     info_wh = image_size(info)
-    return k if image_wh is None or tuple(image_wh) == info_wh else k.resized(info_wh, tuple(image_wh))
+    if image_wh is None or tuple(image_wh) == info_wh:
+        return k
+    if not same_view(info_wh, tuple(image_wh)):
+        raise BadCameraInfo("aspect", f"camera_info describes a {info_wh[0]}x{info_wh[1]} image but the image is "
+                            f"{image_wh[0]}x{image_wh[1]}, another aspect (not one view at another resolution): its "
+                            "intrinsics do not fit it")
+    return k.resized(info_wh, tuple(image_wh))
 
 
 def check(info: CameraInfoFields) -> Intrinsics:

@@ -121,7 +121,15 @@ class Match(Generic[T]):
 
 class StampCache(Generic[T]):
     """The last ``capacity`` items (e.g. camera infos) by stamp; ``match`` finds the one with the
-    exact stamp, else the newest one of the same frame (``exact=False``)."""
+    exact stamp, else the newest one of the same frame (``exact=False``). ``match(..., wait_s)`` first
+    waits up to ``wait_s`` for the exact one, as image_transport's camera subscriber pairs an image
+    with the camera info a driver publishes just after it. Only where waiting can pay: not when one
+    newer than the stamp has come (this stamp's was skipped), nor after ``FALLBACK_MODE`` waits in a
+    row ended without it (a camera whose stamps never match, or without camera infos), until an item
+    comes for a stamp that was matched without it (then waiting would have paid). ``timeouts`` counts
+    the waits that ended without it."""
+
+    FALLBACK_MODE = 5
 
     def __init__(self, capacity: int = 32) -> None:
         if capacity < 1:
@@ -129,10 +137,15 @@ class StampCache(Generic[T]):
         self.capacity = capacity
         self._by_stamp: OrderedDict[Tuple[int, str], T] = OrderedDict()
         self._latest: Dict[str, T] = {}
+        self._newest_stamp: Dict[str, int] = {}
+        self._missed: Deque[Tuple[int, str]] = deque(maxlen=8)  # stamps matched without their own item
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self.exact_matches = 0
         self.fallbacks = 0
         self.consecutive_fallbacks = 0
+        self.timeouts = 0
+        self._timeouts_in_a_row = 0
 
     def add(self, stamp_ns: int, frame_id: str, item: T) -> None:
         with self._lock:
@@ -142,14 +155,31 @@ class StampCache(Generic[T]):
             while len(self._by_stamp) > self.capacity:
                 self._by_stamp.popitem(last=False)
             self._latest[frame_id] = item
+            self._newest_stamp[frame_id] = max(int(stamp_ns), self._newest_stamp.get(frame_id, int(stamp_ns)))
+            if key in self._missed:  # it came after its image was served without it: waiting pays
+                self._timeouts_in_a_row = 0
+            self._arrived.notify_all()
 
-    def match(self, stamp_ns: int, frame_id: str) -> Match[T]:
+    def _may_come(self, key: Tuple[int, str]) -> bool:
+        newest = self._newest_stamp.get(key[1])
+        return (key not in self._by_stamp and (newest is None or newest < key[0])
+                and self._timeouts_in_a_row < self.FALLBACK_MODE)
+
+    def match(self, stamp_ns: int, frame_id: str, wait_s: float = 0.0) -> Match[T]:
+        key = (int(stamp_ns), frame_id)
         with self._lock:
-            item = self._by_stamp.get((int(stamp_ns), frame_id))
+            if wait_s > 0 and self._may_come(key):
+                self._arrived.wait_for(lambda: not self._may_come(key), wait_s)
+                if key not in self._by_stamp:  # ran out, or a newer one came instead
+                    self.timeouts += 1
+                    self._timeouts_in_a_row += 1
+            item = self._by_stamp.get(key)
             if item is not None:
                 self.exact_matches += 1
                 self.consecutive_fallbacks = 0
+                self._timeouts_in_a_row = 0
                 return Match(item, True)
+            self._missed.append(key)
             item = self._latest.get(frame_id)
             if item is not None:
                 self.fallbacks += 1

@@ -5,6 +5,7 @@ roi), bad camera infos are refused each with its own warning, and parameters set
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -315,3 +316,111 @@ def test_a_network_that_must_be_built_is_built_after_the_node_is_up(graph, kitti
     assert wait_until(lambda: failing.build_error is not None, 60.0)
     status = failing.diagnostics()
     assert status.level == DiagnosticStatus.ERROR and "cannot start" in status.message and "weights" in status.message
+
+
+# ------------------------------------------------------------------ issue 30: real-world timing, hostile sets
+
+def _publish_image_then_info(g, rgb, info: CameraInfo, delay_s: float) -> None:
+    """The usual driver order: the image first, its camera info ``delay_s`` later."""
+    stamp = convert.stamp_to_ns(info.header.stamp)
+    g["probe"].publishers_["image"].publish(convert.rgb_to_image(rgb, "rgb8", convert.make_header(FRAME_ID, stamp)))
+    if delay_s:
+        time.sleep(delay_s)
+    g["probe"].publishers_["camera_info"].publish(info)
+
+
+def test_each_depth_frame_carries_its_own_images_camera_info(graph, kitti):
+    """Image first, its CameraInfo 0, 5 or 20 ms later, fx changing per frame: every depth/camera_info
+    (and so every cloud) has its own image's fx, never the previous frame's."""
+    k, frames = kitti
+    rgb = frames[0][0]
+    timeouts = graph["node"].camera_infos.timeouts
+    for delay_ms in (0, 5, 20):
+        for i in range(4):
+            fx = 700.0 + 10.0 * i + delay_ms
+            stamp = next_stamp()
+            info = camera_info(Intrinsics(fx, fx, k.cx, k.cy), 1242, 375, stamp)
+            _publish_image_then_info(graph, rgb, info, delay_ms / 1e3)
+            out = graph["probe"].wait_stamp("depth/camera_info", stamp, 60.0)
+            assert out is not None, (delay_ms, i)
+            assert out.p[0] == pytest.approx(fx) and out.k[0] == pytest.approx(fx), (delay_ms, i, out.p[0])
+    assert graph["node"].camera_infos.timeouts == timeouts
+
+
+def test_a_camera_info_that_never_comes_times_out_to_the_newest_one(graph, kitti, capfd):
+    k, frames = kitti
+    rgb = frames[0][0]
+    node, probe = graph["node"], graph["probe"]
+    answer(graph, rgb, camera_info(k, 1242, 375, next_stamp()))  # infos have come with exact stamps
+    timeouts = node.camera_infos.timeouts
+    stamp = next_stamp()  # this image's camera info is lost
+    probe.publishers_["image"].publish(convert.rgb_to_image(rgb, "rgb8", convert.make_header(FRAME_ID, stamp)))
+    out = probe.wait_stamp("depth/camera_info", stamp, 60.0)
+    assert out is not None and out.p[0] == pytest.approx(k.fx)  # the newest camera info of the frame
+    assert node.camera_infos.timeouts == timeouts + 1
+    assert "did not come within camera_info_wait=0.1 s" in capfd.readouterr().err
+
+
+def test_a_camera_info_of_another_aspect_is_refused_once(graph, kitti, capfd):
+    """CameraInfo for 1242x375 with a 640x480 image: no uneven rescale (fx 372, fy 924), depth only, one
+    warning; the same view at half resolution (621x187.5 -> 621x188) is scaled."""
+    k, frames = kitti
+    rgb = frames[0][0]
+    small = np.ascontiguousarray(np.resize(rgb, (480, 640, 3)))
+    stamps = []
+    for _ in range(2):
+        stamps.append(next_stamp())
+        answer(graph, small, camera_info(k, 1242, 375, stamps[-1]))  # its depth comes
+    for stamp in stamps:
+        assert graph["probe"].find("depth/camera_info", stamp) is None and graph["probe"].find("points", stamp) is None
+    warnings = [line for line in capfd.readouterr().err.splitlines() if "another aspect" in line]
+    assert len(warnings) == 1 and "1242x375" in warnings[0] and "640x480" in warnings[0], warnings
+    half = np.ascontiguousarray(rgb[::2, ::2])  # 621x188: the same view
+    out = answer(graph, half, camera_info(k, 1242, 375, next_stamp()), "depth/camera_info")
+    assert (out.width, out.height) == (621, 188) and out.p[0] == pytest.approx(k.fx / 2, rel=0.01)
+
+
+def test_a_float_parameter_takes_an_integer_and_type_errors_are_words(graph, kitti):
+    node = graph["node"]
+    (result,) = _set(graph, {"max_depth": 20})  # an Integer, as `ros2 param set depth_node max_depth 20` sends
+    assert result.successful, result.reason
+    assert node.settings.max_depth == 20.0 and isinstance(node.settings.max_depth, float)
+    (result,) = _set(graph, {"max_depth": "far"})
+    assert not result.successful and "'max_depth' must be a number" in result.reason and "a string" in result.reason
+    (result,) = _set(graph, {"cloud_stride": 2.5})
+    assert not result.successful and "must be an integer, got a number" in result.reason, result.reason
+    (result,) = _set(graph, {"max_depth": 80.0})
+    assert result.successful and node.estimator.max_depth == 80.0
+
+
+def test_a_storm_of_parameter_sets_is_a_few_lines(graph, capfd):
+    """Hundreds of sets (a slider, a script): sets to the value a parameter has say nothing; changes say
+    one line per parameter per 5 s."""
+    capfd.readouterr()
+    started = time.monotonic()
+    for i in range(300):
+        (result,) = _set(graph, {"cloud_stride": 1 + i % 4} if i % 2 else {"cloud_rgb": True})
+        assert result.successful
+    elapsed = time.monotonic() - started
+    lines = [line for line in capfd.readouterr().err.splitlines() if "applies from the next frame" in line]
+    assert lines and all("cloud_stride" in line for line in lines)  # cloud_rgb never changed
+    assert len(lines) <= elapsed / 5.0 + 1, (len(lines), elapsed)
+    assert "changes not logged" in lines[-1] or len(lines) == 150
+
+
+def test_max_image_pixels_is_a_run_time_parameter(graph, kitti):
+    k, frames = kitti
+    rgb = frames[0][0]
+    node = graph["node"]
+    (result,) = _set(graph, {"max_image_pixels": 400_000})  # under the 1242x375 = 465750 of the frame
+    assert result.successful
+    before = node.bad_input["image"]
+    stamp = next_stamp()
+    graph["probe"].publishers_["camera_info"].publish(camera_info(k, 1242, 375, stamp))
+    graph["probe"].publishers_["image"].publish(convert.rgb_to_image(rgb, "rgb8",
+                                                                     convert.make_header(FRAME_ID, stamp)))
+    assert wait_until(lambda: node.bad_input["image"] == before + 1, 30.0)
+    assert "limit of 400000 pixels" in node.health._last_bad_reason
+    (result,) = _set(graph, {"max_image_pixels": 50_000_000})
+    assert result.successful
+    answer(graph, rgb, camera_info(k, 1242, 375, next_stamp()))

@@ -130,8 +130,8 @@ def test_a_backend_that_cannot_start_stops_with_one_clear_message(capsys):
 
 
 def test_wrong_parameter_types_are_explained():
-    spec = graph.make_spec(DESKTOP, sets=["depth_node.max_depth=80", "backend=torch"])
-    with pytest.raises(ValueError, match="'max_depth' must be a double"):
+    spec = graph.make_spec(DESKTOP, sets=["depth_node.max_depth=far", "backend=torch"])
+    with pytest.raises(ValueError, match="'max_depth' must be a number .*, got a string: 'far'"):
         graph.Graph(spec)
     spec = graph.make_spec(DESKTOP, sets=["depth_node.variant=fancy", "backend=torch"])
     with pytest.raises(ValueError, match="choose one of base, meta, pyra, moh"):

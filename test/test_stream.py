@@ -132,3 +132,30 @@ def test_frame_latency_shortens_the_gil_switch_interval_but_never_lengthens_it()
         assert sys.getswitchinterval() == pytest.approx(0.0002)
     finally:
         sys.setswitchinterval(saved)
+
+
+def test_stamp_cache_waits_a_bounded_time_for_the_exact_stamp():
+    """Issue 30: the item a driver publishes just after its image is waited for; a lost one times out to
+    the newest; waiting stops after FALLBACK_MODE waits in a row without it and resumes once one comes
+    late for a stamp that was served without it."""
+    import threading
+
+    def pair(stamp, wait_s):
+        found = cache.match(stamp, "cam", wait_s=wait_s)
+        return found.item, found.exact
+
+    cache: StampCache[str] = StampCache(8)
+    late = threading.Timer(0.02, cache.add, args=(100, "cam", "info 100"))
+    late.start()
+    assert pair(100, 5.0) == ("info 100", True)  # came 20 ms later: waited for
+    assert cache.timeouts == 0
+    assert pair(200, 0.05) == ("info 100", False)  # never came: the newest, one time-out
+    assert cache.timeouts == 1
+    cache.add(300, "cam", "info 300")
+    assert pair(250, 5.0) == ("info 300", False)  # a newer one came: no wait at all
+    for stamp in range(400, 400 + StampCache.FALLBACK_MODE - 1):  # stamps that never match
+        cache.match(stamp, "cam", wait_s=0.01)
+    assert cache.timeouts == StampCache.FALLBACK_MODE
+    assert not cache._may_come((1000, "cam"))  # no more waiting
+    cache.add(403, "cam", "info 403")  # one came late for a stamp served without it: waiting pays again
+    assert cache._may_come((1000, "cam"))

@@ -89,18 +89,24 @@ def image_to_numpy(msg: Image) -> np.ndarray:
                                 layouts)
 
 
-def image_to_rgb(msg: Image) -> np.ndarray:
-    """An Image of any supported camera encoding -> HxWx3 uint8 RGB. ``EncodingError`` if malformed."""
-    return encodings.to_rgb(msg.data, msg.encoding, msg.width, msg.height, msg.step, bool(msg.is_bigendian))
+def image_to_rgb(msg: Image, max_pixels: int = encodings.DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    """An Image of any supported camera encoding -> HxWx3 uint8 RGB. ``EncodingError`` if malformed
+    (``ImageTooLargeError`` over ``max_pixels``)."""
+    return encodings.to_rgb(msg.data, msg.encoding, msg.width, msg.height, msg.step, bool(msg.is_bigendian),
+                            max_pixels)
 
 
-def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    """A JPEG/PNG CompressedImage -> HxWx3 uint8 RGB. ``EncodingError`` if it does not decode."""
-    return encodings.decode_compressed(msg.data, msg.format)
+def compressed_to_rgb(msg: CompressedImage, max_pixels: int = encodings.DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    """A JPEG/PNG CompressedImage -> HxWx3 uint8 RGB. ``EncodingError`` if it does not decode
+    (``ImageTooLargeError`` when its header declares more than ``max_pixels``: nothing is decoded)."""
+    return encodings.decode_compressed(msg.data, msg.format, max_pixels)
 
 
-def message_to_rgb(msg: Union[Image, CompressedImage]) -> np.ndarray:
-    return compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
+def message_to_rgb(msg: Union[Image, CompressedImage],
+                   max_pixels: int = encodings.DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    if isinstance(msg, CompressedImage):
+        return compressed_to_rgb(msg, max_pixels)
+    return image_to_rgb(msg, max_pixels)
 
 
 _NUMPY_ENCODINGS = {  # (dtype kind+size, channels) -> encoding for numpy_to_image without an explicit one

@@ -8,6 +8,7 @@ from typing import Callable, Optional, Tuple
 
 from sensor_msgs.msg import CameraInfo
 
+from depth_attn.camera_info import same_view
 from depth_attn.geometry import Intrinsics
 from depth_attn.ros import convert
 from depth_attn.stream import StampCache, Throttle
@@ -26,6 +27,7 @@ class CameraPairing:
         self.topic_name = "camera_info"
         self.warned_distortion = False
         self._warned_fallback = False
+        self._warned_sizes: set = set()  # (camera info size, image size) pairs refused, each warned once
         self._logger = logger
         self._throttle = throttle
         self._on_bad = on_bad
@@ -47,11 +49,19 @@ class CameraPairing:
                 "an unrectified image gives bent point clouds")
         self.infos.add(convert.stamp_to_ns(msg.header.stamp), msg.header.frame_id, msg)
 
-    def for_image(self, header, width: int, height: int) -> Optional[Paired]:
+    def for_image(self, header, width: int, height: int, wait_s: float = 0.0) -> Optional[Paired]:
         """The intrinsics and the depth image's camera info (with the image's header), from the camera
-        info with the image's exact stamp, else the newest one of the same frame (one warning); scaled
-        when the camera info describes another resolution than the image."""
-        match = self.infos.match(convert.stamp_to_ns(header.stamp), header.frame_id)
+        info with the image's exact stamp (waiting up to ``wait_s`` for it: drivers publish it just after
+        the image), else the newest one of the same frame (warned); scaled when the camera info describes
+        the same view at another resolution, refused (None, one warning per sizes) when it describes
+        another aspect: it is not this image's camera."""
+        timeouts = self.infos.timeouts
+        match = self.infos.match(convert.stamp_to_ns(header.stamp), header.frame_id, wait_s)
+        if self.infos.timeouts > timeouts and self._throttle("info_wait"):
+            self._logger.warning(
+                f"the camera_info with the stamp of an image on frame '{header.frame_id}' did not come within "
+                f"camera_info_wait={wait_s:g} s ({self.infos.timeouts} so far): using the newest camera_info of "
+                "the frame for it")
         if match.item is None:
             self.frames_without_info += 1
             if self._throttle("no_info"):
@@ -59,16 +69,26 @@ class CameraPairing:
                     f"no camera_info for frame '{header.frame_id}' on {self.topic_name} yet: publishing "
                     f"depth only (no points, no depth/camera_info)")
             return None
-        if not match.exact and self.infos.consecutive_fallbacks >= 5 and not self._warned_fallback:
+        fallback_mode = self.infos.consecutive_fallbacks >= self.infos.FALLBACK_MODE
+        if not match.exact and fallback_mode and not self._warned_fallback:
             self._warned_fallback = True
             self._logger.warning(
                 "camera_info stamps do not match the image stamps; using the latest camera_info of frame "
                 f"'{header.frame_id}' for every image")
         info = match.item
+        info_wh = convert.camera_info_image_size(info)
+        if info_wh != (width, height) and not same_view(info_wh, (width, height)):
+            self.frames_without_info += 1
+            if (info_wh, (width, height)) not in self._warned_sizes:
+                self._warned_sizes.add((info_wh, (width, height)))
+                self._logger.warning(
+                    f"camera_info on {self.topic_name} describes a {info_wh[0]}x{info_wh[1]} image but the image is "
+                    f"{width}x{height}, another aspect (not one view at another resolution): its intrinsics do not "
+                    "fit it, so this image gets depth only (no points, no depth/camera_info)")
+            return None
         key = (id(info), width, height)
         if self._info_cache is None or self._info_cache[0] != key:  # a new camera info: convert it once
             k = convert.camera_info_to_intrinsics(info, rectified=True)  # binning and roi applied
-            info_wh = convert.camera_info_image_size(info)
             if info_wh == (width, height):  # the depth is on the image's pixels: the same camera info
                 out = CameraInfo(width=width, height=height, distortion_model=info.distortion_model, d=info.d,
                                  k=info.k, r=info.r, p=info.p, binning_x=info.binning_x, binning_y=info.binning_y,

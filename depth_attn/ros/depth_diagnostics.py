@@ -146,6 +146,7 @@ def depth_status(node) -> DiagnosticStatus:
         "bad_camera_infos": str(health.bad_input["camera_info"]),
         "processing_errors": str(sum(health.errors.values())),
         "frames_without_camera_info": str(node.pairing.frames_without_info),
+        "camera_info_waits_timed_out": str(node.pairing.infos.timeouts),
         "camera_info_fallbacks": str(node.pairing.infos.fallbacks),
         "model": str(info.get("model")),
         "weights": str(info.get("weights")),

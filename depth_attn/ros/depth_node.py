@@ -67,6 +67,7 @@ from depth_attn.ros.depth_outputs import (  # noqa: F401 (the node's API, import
 from depth_attn.ros.depth_params import (  # noqa: F401 (the node's API, imported from here)
     CHOICES,
     PARAMETERS,
+    ChangeLog,
     Param,
     Settings,
     check_parameter,
@@ -75,6 +76,7 @@ from depth_attn.ros.depth_params import (  # noqa: F401 (the node's API, importe
     parse_backend_options,
     run_time_changes,
 )
+from depth_attn.ros.sim_clock import warn_without_clock
 from depth_attn.stream import FrameWorker, LatestSlot, Throttle, prefer_frame_latency
 
 
@@ -118,11 +120,13 @@ class DepthNode(LifecycleNode):
         self.processed = threading.Condition()  # notified after each answered frame
         self.slot: LatestSlot[Frame] = LatestSlot()
         self._throttle = Throttle(5.0)
+        self._change_log = ChangeLog(self.get_logger(), self._throttle)
         self.health = FrameHealth(self.get_logger(), self._throttle)
         self.bad_input, self.errors = self.health.bad_input, self.health.errors
         self._new_pairing()
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.diag_timer = self.create_timer(self.settings.diagnostics_period, self.publish_diagnostics)
+        warn_without_clock(self)
         if self.settings.autostart:
             if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 reason = self.configure_error or "configure failed"
@@ -298,7 +302,8 @@ class DepthNode(LifecycleNode):
         changes, refused = run_time_changes(parameters, configured=self.lifecycle_state != "unconfigured")
         if refused:
             return SetParametersResult(successful=False, reason=refused)
-        if changes:
+        changes = {name: value for name, value in changes.items() if getattr(self.settings, name) != value}
+        if changes:  # (a set to the value it has changes nothing, and says nothing)
             settings = dataclasses.replace(self.settings, **changes)
             problem = check_settings(settings)
             if problem:
@@ -308,8 +313,7 @@ class DepthNode(LifecycleNode):
                 if hasattr(self, "color_out"):
                     self.color_out.set_range(self.estimator.max_depth)
             self.settings = settings  # one assignment: the worker reads self.settings once per frame
-            self.get_logger().info("set " + ", ".join(f"{k}={v!r}" for k, v in changes.items())
-                                   + ": applies from the next frame")
+            self._change_log.said(changes)
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------ callbacks (cheap: never block)
@@ -332,10 +336,10 @@ class DepthNode(LifecycleNode):
         msg = frame.msg
         header = msg.header
         t0 = time.perf_counter()
-        rgb = convert.message_to_rgb(msg)
+        rgb = convert.message_to_rgb(msg, s.max_image_pixels)
         t_decoded = time.perf_counter()
         h, w = rgb.shape[:2]
-        paired = self.pairing.for_image(header, w, h)
+        paired = self.pairing.for_image(header, w, h, s.camera_info_wait)
 
         # The depth is written straight into the outgoing message's buffer (no copy); the buffer is
         # reused next frame, after this frame's publish() calls have copied it out. With the camera's

@@ -4,6 +4,7 @@ declaration on a node and the check of a run-time set."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import make_dataclass
 from typing import Dict, Optional, Tuple
 
@@ -68,6 +69,12 @@ PARAMETERS: Dict[str, Param] = {
                              choices=("raw", "compressed"), read_only=True),
     "camera_info_cache": Param(30, "camera infos kept for pairing with images by exact stamp", (1, 1000),
                                read_only=True),
+    "camera_info_wait": Param(0.1, "seconds a frame waits for the camera info with its exact stamp (drivers "
+                              "publish it just after the image), as image_transport's camera subscriber pairs them; "
+                              "on time-out the newest camera info of its frame is used (counted, warned); 0 = no wait",
+                              (0.0, 5.0)),
+    "max_image_pixels": Param(50_000_000, "refuse an input image whose header declares more pixels, before decoding "
+                              "it (a 1 MB PNG can decode to gigabytes); 0 = no limit", (0, 2_000_000_000)),
     "diagnostics_period": Param(1.0, "seconds between /diagnostics messages", (0.1, 60.0), read_only=True),
 }
 CHOICES = param_schema.choices_of(PARAMETERS)
@@ -119,3 +126,22 @@ def run_time_changes(parameters, configured: bool = True) -> Tuple[Dict[str, obj
     applies). rclpy's own parameters (qos_overrides.*, use_sim_time) are left out."""
     return param_schema.run_time_changes(PARAMETERS, parameters,
                                          lambda name: configured or name == "autostart", _NET)
+
+
+class ChangeLog:
+    """The log lines of run-time changes: one per parameter per throttle period (a slider or a script
+    may set hundreds a second), the changes not logged counted in the parameter's next line."""
+
+    def __init__(self, logger, throttle) -> None:
+        self._logger, self._throttle = logger, throttle
+        self._unlogged: Counter = Counter()
+
+    def said(self, changes: Dict[str, object]) -> None:
+        for name in changes:
+            self._unlogged[name] += 1
+        parts = []
+        for name in [name for name in changes if self._throttle(("parameter", name))]:
+            skipped = self._unlogged.pop(name) - 1
+            parts.append(f"{name}={changes[name]!r}" + (f" (after {skipped} changes not logged)" if skipped else ""))
+        if parts:
+            self._logger.info("set " + ", ".join(parts) + ": applies from the next frame")

@@ -26,8 +26,8 @@ class Param(NamedTuple):
 
 Schema = Mapping[str, Param]
 
-_WORDS = {bool: "a bool (true/false)", int: "an integer", float: "a double (e.g. 80.0)", str: "a string",
-          list: "a list of strings"}
+_WORDS = {bool: "a bool (true/false)", int: "an integer", float: "a number (e.g. 80.0 or 80)", str: "a string",
+          list: "a list of strings", type(None): "no value", bytes: "a byte array"}
 
 
 def fixed_at_start(schema: Schema) -> Dict[str, Param]:
@@ -40,7 +40,8 @@ def choices_of(schema: Schema) -> Dict[str, Tuple[str, ...]]:
 
 
 def _typed(p: Param, value: object) -> object:
-    """An integer where a double is declared reads as that double (YAML's 80 for 80.0)."""
+    """An integer where a double is declared reads as that double (YAML's 80 for 80.0, the Integer that
+    `ros2 param set node max_depth 20` sends)."""
     if isinstance(p.default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
@@ -52,7 +53,8 @@ def check_value(schema: Schema, name: str, value: object) -> Optional[str]:
     kind = type(p.default)
     value = _typed(p, value)
     if type(value) is not kind:
-        return f"parameter {name!r} must be {_WORDS[kind]}, got {value!r}"
+        got = _WORDS.get(type(value), type(value).__name__)
+        return f"parameter {name!r} must be {_WORDS[kind]}, got {got}: {value!r}"
     if p.bounds is not None and not (p.bounds[0] <= value <= p.bounds[1]):
         return f"parameter {name!r} must be in [{p.bounds[0]}, {p.bounds[1]}], got {value!r}"
     if p.choices is not None and value not in p.choices:
@@ -64,8 +66,10 @@ def descriptor(p: Param, note: str = FIXED_AT_START, enforce_read_only: bool = T
     """What rclpy declares for ``p``; ``note``: what the description says of a read-only one;
     ``enforce_read_only``: rclpy itself refuses to set it (false: the node checks, e.g. a lifecycle
     node that takes it while unconfigured)."""
+    # dynamic typing: rclpy itself would refuse an integer for a double (`ros2 param set node max_depth 20`)
+    # as "expected '3' got '2'"; check_value checks the type instead, and names it in words
     out = ParameterDescriptor(description=p.description + (f" ({note})" if p.read_only else ""),
-                              read_only=p.read_only and enforce_read_only)
+                              read_only=p.read_only and enforce_read_only, dynamic_typing=True)
     if p.choices:
         out.additional_constraints = "one of: " + ", ".join(p.choices)
     if p.bounds is not None and isinstance(p.default, int) and not isinstance(p.default, bool):
