@@ -1,12 +1,15 @@
-"""Every rclpy / launch / launch_ros API the package uses exists in ROS 2 Humble (the Jetson's ROS):
-checked against the names those modules define in their humble sources (test/data/humble_api.json,
-generated once by tools/humble_api_manifest.py; see test/humble_api.py for what is checked)."""
+"""Every rclpy / launch / launch_ros API the package uses exists in ROS 2 Humble (the Jetson's ROS) and
+Jazzy: checked against the names those modules define in their humble and jazzy sources
+(test/data/humble_api.json, jazzy_api.json, generated once by tools/humble_api_manifest.py with
+--ref humble / --ref jazzy; see test/humble_api.py for what is checked). Kilted's are the ones the
+other tests run here."""
 
 from __future__ import annotations
 
 import textwrap
 
-from humble_api import HumbleAPI, audit_files, audit_source
+import pytest
+from humble_api import MANIFEST, HumbleAPI, audit_files, audit_source
 
 from depth_attn.paths import REPO_ROOT
 
@@ -31,10 +34,13 @@ def test_the_manifest_is_humbles():
     assert API.lookup("rclpy.event_handler") is None  # Iron renamed rclpy.qos_event to it
 
 
-def test_every_rclpy_and_launch_use_in_the_package_exists_in_humble():
-    findings = audit_files(package_sources(), REPO_ROOT, API)
+@pytest.mark.parametrize("distro", ["humble", "jazzy"])
+def test_every_rclpy_and_launch_use_in_the_package_exists_in(distro):
+    api = API if distro == "humble" else HumbleAPI(MANIFEST.with_name(f"{distro}_api.json"))
+    assert {source["ref"] for source in api.generated_from.values()} == {distro}
+    findings = audit_files(package_sources(), REPO_ROOT, api)
     assert findings.checked > 150  # imports, attributes, keywords: the audit saw the package
-    assert not findings.problems, "not in Humble (use a feature fallback):\n" + "\n".join(findings.problems)
+    assert not findings.problems, f"not in {distro} (use a feature fallback):\n" + "\n".join(findings.problems)
 
 
 def test_the_audit_catches_what_humble_lacks():
