@@ -28,7 +28,6 @@ JETPACK = {"tensorrt"}
 ROS_PYTHON = {"rclpy", "launch", "launch_ros", "ament_index_python"}
 # declared without an import: what else uses them
 ALSO_DECLARED = {
-    "lifecycle_msgs": "rclpy.lifecycle's messages (the depth node's lifecycle bring-up)",
     "ros2launch": "`ros2 launch depth_attn ...` runs the launch files",
     "rosbag2_storage_mcap": "`ros2 bag play` (player:=ros2bag) of the MCAP bags kitti2bag writes",
     "python3-pytest": "the tests",
@@ -45,8 +44,9 @@ def declared(*tags: str) -> Set[str]:
     return {e.text.strip() for tag in tags for e in root.findall(tag)}
 
 
-def imported_modules() -> Dict[str, str]:
-    """Top-level module -> the first file importing it (lazy imports in functions included)."""
+def imported_modules(full: bool = False) -> Dict[str, str]:
+    """Top-level module (or, ``full``, the whole dotted name) -> the first file importing it (lazy
+    imports in functions included)."""
     found: Dict[str, str] = {}
     for path in package_sources():
         for node in ast.walk(ast.parse(path.read_text())):
@@ -59,7 +59,7 @@ def imported_modules() -> Dict[str, str]:
                   and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
                 names = [node.args[0].value]
             for name in names:
-                found.setdefault(name.partition(".")[0], str(path.relative_to(REPO_ROOT)))
+                found.setdefault(name if full else name.partition(".")[0], str(path.relative_to(REPO_ROOT)))
     return found
 
 
@@ -109,6 +109,8 @@ def test_package_xml_declares_every_ros_package_imported_published_or_started():
     imports = imported_modules()
     needed = {m for m in imports if ros_module(m)} | message_packages_in_strings() | started_packages()
     needed |= {SYSTEM_PYTHON[m] for m in imports if m in SYSTEM_PYTHON}
+    if any(m.startswith("rclpy.lifecycle") for m in imported_modules(full=True)):
+        needed.add("lifecycle_msgs")  # a lifecycle node's get_state/change_state services (Nav2's manager)
     assert {"rviz2", "ros2bag", "tf2_msgs", "rcl_interfaces", "builtin_interfaces", "ament_index_python"} <= needed
     missing = needed - exec_depends
     assert not missing, f"package.xml lacks exec_depend for: {sorted(missing)}"
