@@ -98,3 +98,37 @@ def test_play_command_plays_the_whole_bag_to_a_subscriber(kitti_bag, capsys):
     depths = [convert.image_to_depth(m) for m in probe.received[f"{ns}/gt"]]
     assert all(d.shape == (375, 1242) for d in depths)
     assert cli_main(["play", str(kitti_bag.parent / "no_such_bag")]) == 1
+
+
+def test_a_camera_info_recorded_after_its_image_goes_out_with_it(tmp_path):
+    """A real recording logs the camera info a few ms after its image (the driver order): the player
+    pairs them by header stamp, as the depth node does, so restamped they still share one stamp."""
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    p_rect = np.array([[700.0, 0, 3, 0], [0, 700.0, 2, 0], [0, 0, 1, 0]])
+    bag = tmp_path / "driver_order"
+    stamps = [1_000_000_000 + i * 100_000_000 for i in range(4)]
+    with bags.BagWriter(bag) as writer:
+        for i, stamp in enumerate(stamps):
+            p_rect[0, 0] = 700.0 + i  # each frame its own fx
+            writer.write(bags.IMAGE_TOPIC, bags.image_message(stamp, bags.CAMERA_FRAME, rgb, "rgb8"), stamp)
+            writer.write(bags.INFO_TOPIC, bags.camera_info_message(stamp, bags.CAMERA_FRAME, p_rect, (6, 4)),
+                         stamp + (i + 1) * 5_000_000)  # logged 5-20 ms after its image
+    ns = f"/p{uuid.uuid4().hex[:8]}"
+    session = RosSession()
+    try:
+        probe = session.add(Probe(session.context, ns))
+        qos = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+        probe.listen(Image, f"{ns}/image", qos)
+        probe.listen(CameraInfo, f"{ns}/info", qos)
+        remaps = ["--ros-args", "-r", f"{bags.IMAGE_TOPIC}:={ns}/image", "-r", f"{bags.INFO_TOPIC}:={ns}/info",
+                  "-p", f"bag:={bag}", "-p", "restamp:=true", "-p", "frame_rate:=20.0", "-p", "start_delay:=0.2"]
+        player = session.add(BagPlayer(node_name=f"player_{ns[2:]}", context=session.context, cli_args=remaps))
+        assert player.finished.wait(30) and player.exit_code == 0
+        assert probe.wait_for(lambda: len(probe.received[f"{ns}/info"]) == 4, 10)
+    finally:
+        session.close()
+    assert player.frames_sent == 4  # four frames, not eight
+    images, infos = probe.received[f"{ns}/image"], probe.received[f"{ns}/info"]
+    by_stamp = {convert.stamp_to_ns(m.header.stamp): m.p[0] for m in infos}
+    assert sorted(by_stamp) == sorted(convert.stamp_to_ns(m.header.stamp) for m in images)
+    assert [by_stamp[convert.stamp_to_ns(m.header.stamp)] for m in images] == [700.0, 701.0, 702.0, 703.0]

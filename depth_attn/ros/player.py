@@ -214,7 +214,7 @@ class BagPlayer(Node):
         pass_start: Optional[float] = None
         start_log: Optional[int] = None
         last_log: Optional[int] = None
-        for group in _frames(bags.iter_messages(self.bag, list(self.topics))):
+        for group in _frames(bags.iter_messages(self.bag, list(self.topics)), self.restampable.get):
             if self._stop.is_set():
                 return
             frame = []
@@ -307,13 +307,24 @@ def play(cli_args: List[str]) -> int:
         stop.restore()
     return code
 
-def _frames(messages):
-    """Consecutive messages with one log time, as lists."""
+def _frames(messages, has_header=lambda topic: False):
+    """Consecutive messages of one frame, as lists: one header stamp (a camera info recorded a few ms
+    after its image, as drivers publish them, is still that image's: they go out together, restamped
+    alike, so a depth node pairs them as it pairs a live camera's); a message without a header joins
+    the frame of its log time."""
     group: List = []
+    stamp = None  # the group's header stamp (None: only messages without a header so far)
     for message in messages:
-        if group and message.log_time_ns != group[0].log_time_ns:
+        own = bags.stamp_of_cdr(message.rawdata) if has_header(message.topic) else None
+        if own is None:
+            same = bool(group) and message.log_time_ns == group[0].log_time_ns
+        else:
+            same = bool(group) and (own == stamp or (stamp is None and message.log_time_ns == group[0].log_time_ns))
+        if group and not same:
             yield group
-            group = []
+            group, stamp = [], None
+        if own is not None and stamp is None:
+            stamp = own
         group.append(message)
     if group:
         yield group

@@ -28,6 +28,8 @@ def resume_checkpoint(out_dir: Path, resume: Optional[str]) -> Optional[Path]:
 
 def check_output_dir(out_dir: Path, resume_path: Optional[Path], identity: str) -> None:
     """An output folder that holds another run is never written over: resume it or choose another."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TrainError(f"output.dir {out_dir} is a file; name a folder (it is made if missing)")
     run_file = out_dir / RUN_FILE
     if not run_file.is_file():
         if out_dir.is_dir() and any(out_dir.iterdir()) and resume_path is None:
