@@ -29,6 +29,32 @@ def kitti_checkpoint(shared) -> Path:
     return shared / "weights" / "meter" / "meter_xxs_kitti.pth"
 
 
+@pytest.fixture(scope="session")
+def kitti_bag(tmp_path_factory, shared) -> Path:
+    """The shared annotated frames and frame 0000000006 (frame 5's image, no ground truth) in the KITTI
+    raw layout, written by kitti2bag: one bag for the session (tests that damage it copy it first)."""
+    from depth_attn.data.kitti import KittiDrive
+    from depth_attn.data.kitti2bag import write_bag
+    from depth_attn.data.sample import layout_annotated_drive
+
+    root = tmp_path_factory.mktemp("kitti_bag")
+    drive = KittiDrive.open(layout_annotated_drive(root, extra_without_gt=["0000000006"]))
+    return write_bag(drive.frames, drive.calib, root / "bag", progress=False).path
+
+
+@pytest.fixture
+def truncated_kitti_bag(kitti_bag, tmp_path) -> Path:
+    """A copy of ``kitti_bag`` whose .mcap file lost its last quarter (a recording cut off): that file."""
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(kitti_bag, damaged)
+    mcap = damaged / "bag.mcap"
+    data = mcap.read_bytes()
+    mcap.write_bytes(data[: int(len(data) * 0.75)])
+    return mcap
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory, monkeypatch):
     """Every test gets its own empty cache home, so nothing leaks between tests or from the user."""

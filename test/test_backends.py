@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -110,12 +111,15 @@ def test_estimator_with_onnxruntime_uses_the_same_pre_and_postprocessing():
     rgb = np.random.default_rng(3).integers(0, 256, (120, 400, 3), dtype=np.uint8)
     by_torch = DepthEstimator(EstimatorConfig(input_hw=HW))
     by_ort = DepthEstimator(EstimatorConfig(input_hw=HW, backend="onnxruntime"))
-    a, b = by_torch.estimate(rgb), by_ort.estimate(rgb)
+    a = by_torch.estimate(rgb)
+    started = time.perf_counter()
+    b = by_ort.estimate(rgb)
+    wall_ms = (time.perf_counter() - started) * 1e3  # the clock around the call: what the stages fit inside
     assert a.shape == b.shape == (120, 400) and a.dtype == b.dtype == np.float32
     np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
     timing = by_ort.last_timing
     assert timing.network_ms > 0 and timing.preprocess_ms > 0 and timing.postprocess_ms > 0
-    assert timing.total_ms == pytest.approx(timing.preprocess_ms + timing.network_ms + timing.postprocess_ms)
+    assert timing.network_ms < timing.total_ms <= wall_ms
 
 
 

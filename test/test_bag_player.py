@@ -9,9 +9,6 @@ import numpy as np
 import pytest
 
 from depth_attn.data import bags
-from depth_attn.data.kitti import KittiDrive
-from depth_attn.data.kitti2bag import write_bag
-from depth_attn.data.sample import layout_annotated_drive
 from depth_attn.imageio import read_depth_png, read_rgb
 
 pytest.importorskip("rclpy")
@@ -21,13 +18,6 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from depth_attn.ros import convert  # noqa: E402
 from depth_attn.ros.player import BagPlayer  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def kitti_bag(tmp_path_factory, shared):
-    root = tmp_path_factory.mktemp("kitti_player")
-    drive = KittiDrive.open(layout_annotated_drive(root, extra_without_gt=["0000000006"]))
-    return write_bag(drive.frames, drive.calib, root / "bag", progress=False).path
 
 
 def test_player_restamps_each_frame_once(kitti_bag, kitti_annotated):

@@ -8,18 +8,8 @@ import numpy as np
 import pytest
 
 from depth_attn.data import bags
-from depth_attn.data.kitti import KittiDrive
-from depth_attn.data.kitti2bag import write_bag
-from depth_attn.data.sample import layout_annotated_drive
 from depth_attn.imageio import read_rgb
 from depth_attn.paths import REPO_ROOT
-
-
-@pytest.fixture(scope="module")
-def kitti_bag(tmp_path_factory, shared):
-    root = tmp_path_factory.mktemp("kitti_bags")
-    drive = KittiDrive.open(layout_annotated_drive(root, extra_without_gt=["0000000006"]))
-    return write_bag(drive.frames, drive.calib, root / "bag", progress=False).path
 
 
 def test_iter_images_and_frames(kitti_bag, kitti_annotated):

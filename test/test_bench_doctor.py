@@ -26,7 +26,8 @@ def test_bench_two_backends_in_one_run(tmp_path, capsys):
             stats = row[part]
             assert stats["runs"] == 6
             assert 0 < stats["min_ms"] <= stats["p50_ms"] <= stats["p90_ms"] <= stats["p99_ms"] <= stats["max_ms"]
-            assert stats["throughput_fps"] == pytest.approx(1000 / stats["mean_ms"])
+            # frames/s of one stream: between what its slowest and its fastest run would give
+            assert 1000 / stats["max_ms"] <= stats["throughput_fps"] <= 1000 / stats["min_ms"]
             assert stats["p50_ms"] < 10_000  # a sanity bound on units (ms, not us or s), not a speed test
     assert report["results"][1]["describe"]["providers"] == "CPUExecutionProvider"
     assert report["results"][1]["describe"]["artefact"].startswith("built")

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
 from depth_attn.cli import main as cli_main
 from depth_attn.data.bags import BagError
-from depth_attn.data.kitti import KittiDrive
-from depth_attn.data.kitti2bag import write_bag
-from depth_attn.data.sample import layout_annotated_drive
 from depth_attn.evaluation import CSV_COLUMNS, read_csv
 from depth_attn.evaluation.offline import EvalSettings, evaluate_bag
 from depth_attn.inference import DepthEstimator, EstimatorConfig
 from depth_attn.metrics import METRIC_NAMES
 
 REFERENCE_ABS_REL_0000000005 = 0.0772  # specs/meter.md, no crop
-
-
-@pytest.fixture(scope="module")
-def kitti_bag(tmp_path_factory):
-    root = tmp_path_factory.mktemp("kitti_eval")
-    drive = KittiDrive.open(layout_annotated_drive(root, extra_without_gt=["0000000006"]))
-    return write_bag(drive.frames, drive.calib, root / "bag", progress=False).path
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +27,10 @@ def offline(kitti_bag, estimator, tmp_path_factory):
     return evaluate_bag(kitti_bag, estimator, tmp_path_factory.mktemp("eval"), progress=False)
 
 
-def test_frame_5_matches_the_reference(offline):
+def test_frame_5_matches_the_reference(offline, kitti_annotated):
     rows = read_csv(offline.csv)
-    assert [r["frame"] for r in rows] == [0, 1, 2]  # the three annotated frames; frame 6 has no ground truth
+    annotated = len(list((kitti_annotated / "groundtruth_depth").glob("*.png")))
+    assert [r["frame"] for r in rows] == list(range(annotated))  # the annotated frames; 6 has no ground truth
     assert abs(rows[0]["abs_rel"] - REFERENCE_ABS_REL_0000000005) < 0.005
     assert rows[0]["rmse"] == pytest.approx(2.6797, abs=0.05)
     assert rows[0]["delta1"] == pytest.approx(0.9619, abs=0.005)
@@ -49,11 +39,12 @@ def test_frame_5_matches_the_reference(offline):
         assert row["latency_ms"] >= row["network_ms"] > 0
 
 
-def test_csv_summary_and_plot(offline):
+def test_csv_summary_and_plot(offline, kitti_annotated):
     header = offline.csv.read_text().splitlines()[0].split(",")
     assert tuple(header) == CSV_COLUMNS
     summary = json.loads(offline.summary_path.read_text())
-    assert summary["frames"] == {"expected": 3, "received": 3, "dropped": 0}
+    annotated = len(list((kitti_annotated / "groundtruth_depth").glob("*.png")))
+    assert summary["frames"] == {"expected": annotated, "received": annotated, "dropped": 0}
     rows = read_csv(offline.csv)
     for name in METRIC_NAMES:
         assert summary["metrics"][name] == pytest.approx(np.mean([r[name] for r in rows]))
@@ -75,12 +66,9 @@ def test_deterministic_and_crop(kitti_bag, estimator, offline, tmp_path):
     assert row["valid_pixels"] < read_csv(offline.csv)[0]["valid_pixels"]
 
 
-def test_truncated_bag_keeps_rows_before_the_damage(kitti_bag, estimator, offline, tmp_path):
-    damaged = tmp_path / "damaged"
-    shutil.copytree(kitti_bag, damaged)
-    mcap = damaged / "bag.mcap"
-    data = mcap.read_bytes()
-    mcap.write_bytes(data[: int(len(data) * 0.75)])
+def test_truncated_bag_keeps_rows_before_the_damage(truncated_kitti_bag, estimator, offline, tmp_path):
+    mcap = truncated_kitti_bag
+    damaged = mcap.parent
     out = tmp_path / "eval_damaged"
     with pytest.raises(BagError, match=str(mcap)):
         evaluate_bag(damaged, estimator, out, progress=False)

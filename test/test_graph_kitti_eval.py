@@ -4,15 +4,11 @@ eval node with config/kitti_eval.yaml. Per frame it must give the offline metric
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 
 import numpy as np
 import pytest
 
-from depth_attn.data.kitti import KittiDrive
-from depth_attn.data.kitti2bag import write_bag
-from depth_attn.data.sample import layout_annotated_drive
 from depth_attn.evaluation import read_csv
 from depth_attn.evaluation.offline import evaluate_bag
 from depth_attn.inference import DepthEstimator, EstimatorConfig
@@ -23,13 +19,6 @@ pytest.importorskip("rclpy")
 from depth_attn.ros.graph import Graph, make_spec  # noqa: E402
 
 CONFIG = REPO_ROOT / "config" / "kitti_eval.yaml"
-
-
-@pytest.fixture(scope="module")
-def kitti_bag(tmp_path_factory, shared):
-    root = tmp_path_factory.mktemp("kitti_graph")
-    drive = KittiDrive.open(layout_annotated_drive(root, extra_without_gt=["0000000006"]))
-    return write_bag(drive.frames, drive.calib, root / "bag", progress=False).path
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +47,13 @@ def run_graph(bag, out_dir, *extra):
     return code, finished, player_error
 
 
-def test_online_metrics_equal_offline_with_latency(kitti_bag, offline_rows, tmp_path):
+def test_online_metrics_equal_offline_with_latency(kitti_bag, offline_rows, kitti_annotated, tmp_path):
     out = tmp_path / "online"
     code, finished, error = run_graph(kitti_bag, out)
     assert (code, finished, error) == (0, True, None)
     rows = read_csv(out / "frames.csv")
-    assert [r["frame"] for r in rows] == [0, 1, 2]  # every annotated frame, none lost at 1 Hz
+    annotated = len(list((kitti_annotated / "groundtruth_depth").glob("*.png")))  # the frames with ground truth
+    assert [r["frame"] for r in rows] == list(range(annotated))  # every annotated frame, none lost at 1 Hz
     for online, offline in zip(rows, offline_rows, strict=True):
         for name in METRIC_NAMES:
             assert online[name] == pytest.approx(offline[name], abs=1e-4), name
@@ -75,23 +65,23 @@ def test_online_metrics_equal_offline_with_latency(kitti_bag, offline_rows, tmp_
         assert online["in_ms"] + online["node_ms"] < online["latency_ms"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mode"] == "online"
-    assert summary["frames"] == {"expected": 3, "received": 3, "dropped": 0}
+    assert summary["frames"] == {"expected": annotated, "received": annotated, "dropped": 0}
     assert summary["metrics"]["abs_rel"] == pytest.approx(np.mean([r["abs_rel"] for r in offline_rows]), abs=1e-4)
     assert summary["latency_ms"]["p50"] > 0 and summary["network_ms"]["p50"] > 0
     assert summary["network_ms_source"] == "depth node depth/timing, per frame"
-    path = summary["path_ms"]
-    assert path["in_p50"] + path["node_p50"] + path["out_p50"] == pytest.approx(path["latency_p50"], rel=0.5)
-    assert path["node_outside_network_p50"] > 0 and path["out_p50"] > 0
+    path = summary["path_ms"]  # the medians of the rows' own columns, taken here
+    for key, column in (("in_p50", "in_ms"), ("node_p50", "node_ms"), ("network_p50", "network_ms"),
+                        ("latency_p50", "latency_ms")):
+        assert path[key] == pytest.approx(float(np.median([r[column] for r in rows])), abs=1e-6), key
+    # the depth's hop to the eval node and the node's work outside the network take time, and less than the whole
+    assert 0 < path["out_p50"] < path["latency_p50"] and 0 < path["node_outside_network_p50"] < path["node_p50"]
     assert summary["model"]["model"] == "meter-tiny-base-full" and summary["model"]["backend"] == "torch"
     assert (out / "frames.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_truncated_bag_online(kitti_bag, offline_rows, tmp_path):
-    damaged = tmp_path / "damaged"
-    shutil.copytree(kitti_bag, damaged)
-    mcap = damaged / "bag.mcap"
-    data = mcap.read_bytes()
-    mcap.write_bytes(data[: int(len(data) * 0.75)])
+def test_truncated_bag_online(truncated_kitti_bag, offline_rows, tmp_path):
+    mcap = truncated_kitti_bag
+    damaged = mcap.parent
     out = tmp_path / "online_damaged"
     code, finished, error = run_graph(damaged, out)
     assert code == 1 and finished  # the player reports the damage; the graph still finishes

@@ -54,6 +54,16 @@ def annotated():
         yield read_rgb(image), read_depth_png(folder / "groundtruth_depth" / image.name)
 
 
+def test_calibration_frames_are_from_the_training_pool_not_the_held_out_sets(calibration_dir):
+    """The int8 file is scored on kitti/annotated (and kitti2015 is held out too): none of the frames it
+    is calibrated on may be one of those, by content, whatever the files are called."""
+    used = {sha256_file(path) for path in calibration_files(calibration_dir)[:FRAMES]}
+    assert len(used) == FRAMES
+    held_out = [p for name in ("annotated", "kitti2015") for p in (data_dir() / "kitti" / name).rglob("*.png")]
+    assert held_out and used.isdisjoint(sha256_file(path) for path in held_out)
+    assert "unlabelled" in calibration_dir.parts
+
+
 def test_int8_estimator_is_within_the_accuracy_target_of_fp32(calibration_dir):
     """The node's path: backend onnxruntime, precision int8, calibration as a backend option."""
     config = dict(weights="meter-xxs-kitti", backend="onnxruntime", backend_options={"intra_op_threads": 1})

@@ -24,8 +24,11 @@ DECODER_MIXERS = {"pixelformer": 4, "newcrfs": 8}  # one SAM block per level; tw
 METER_PARAMS = {"tiny": 713_464, "base": 1_449_760, "large": 3_295_168}
 # the spec's totals (NeWCRFs), backbones, and the 3x3 ``proj`` convolutions PixelFormer's public
 # code defines but never calls (left out here: they would train nothing)
-NETWORK_PARAMS_M = {"tiny": 88.9, "base": 140.0, "large": 270.9}
-BACKBONE_PARAMS_M = {"tiny": 27.5, "base": 86.8, "large": 195.0}
+# specs/attention-variants.md's figures ("about"), each with half a unit of the last digit it is quoted
+# to: whole networks 88.9 / 140 / 270.9 M are PixelFormer's (NeWCRFs' CRF heads come to ~0.45 M fewer, so
+# it gets 0.5 M); the smallest decoder level (sam1 / crf0, 0.38 / 0.55 M) moves a total by more than that
+NETWORK_PARAMS_M = {"tiny": (88.9, 0.05), "base": (140.0, 0.5), "large": (270.9, 0.05)}
+BACKBONE_PARAMS_M = {"tiny": (27.5, 0.05), "base": (86.8, 0.06), "large": (195.0, 0.05)}  # 86.8: 86.74 rounded up
 PIXELFORMER_UNUSED_PROJ = sum(d * d * 9 + d for d in DECODER_DIMS)
 
 
@@ -92,10 +95,12 @@ def test_large_swin_configs_build_with_the_mixer_in_exactly_the_placed_part(conf
     if config.variant == "base":
         total = sum(p.numel() for p in model.parameters()) / 1e6
         backbone = sum(p.numel() for p in model.backbone.parameters()) / 1e6
-        assert backbone == pytest.approx(BACKBONE_PARAMS_M[config.size], rel=0.03)
+        reference, quoted = BACKBONE_PARAMS_M[config.size]
+        assert backbone == pytest.approx(reference, abs=quoted)
         if config.network == "pixelformer":
             total += PIXELFORMER_UNUSED_PROJ / 1e6
-        assert total == pytest.approx(NETWORK_PARAMS_M[config.size], rel=0.03)
+        reference, quoted = NETWORK_PARAMS_M[config.size]
+        assert total == pytest.approx(reference, abs=quoted if config.network == "pixelformer" else 0.5)
 
 
 @pytest.mark.parametrize("size", ["tiny", "base", "large"])
