@@ -18,7 +18,9 @@ def test_bench_two_backends_in_one_run(tmp_path, capsys):
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "p50 relative to torch: onnxruntime" in printed
+    assert "timing: each backend in a process of its own, taking turns" in printed
     report = json.loads(report_path.read_text())
+    assert report["isolation"] == "processes"
     assert report["model"] == "meter-tiny-base-full" and report["input_hw"] == [64, 192]
     assert [r["backend"] for r in report["results"]] == ["torch", "onnxruntime"]
     for row in report["results"]:
@@ -58,6 +60,14 @@ def test_doctor_reports_versions_devices_and_parity(tmp_path, capsys):
     ort = tests[("onnxruntime", "cpu", "fp32")]
     assert ort["status"] == "pass" and ort["relative_error"] < 1e-4 and ort["latency_ms"] > 0
     assert not [t for t in report["self_test"] if t["status"] == "fail"]
+    ov = tests[("openvino", "cpu", "fp32")]
+    if report["devices"]["openvino"] == "ok":
+        assert ov["status"] == "pass" and ov["relative_error"] < 1e-4 and "openvino" in printed.split("working")[1]
+        assert report["versions"]["openvino"] and "CPU" in report["devices"]["openvino_devices"]
+    else:
+        assert ov["status"] == "skip" and "OpenVINO is not installed" in ov["detail"]
+    assert report["devices"]["auto_backend"].split(":")[0] in ("openvino", "onnxruntime", "tensorrt", "torch")
+    assert "backend auto " in printed
     if tensorrt_version() is None:
         trt = tests[("tensorrt", "cuda", "fp16")]
         assert trt["status"] == "skip" and "pip install tensorrt" in trt["detail"]

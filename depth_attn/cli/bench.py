@@ -9,6 +9,7 @@ from typing import Dict, List
 from depth_attn import keyvalue
 from depth_attn.cli.common import add_model_args, parse_hw
 from depth_attn.cli.export import help_text
+from depth_attn.inference.backends.base import BACKEND_CHOICES
 
 
 def _option(text: str):
@@ -25,9 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=help_text(
         "Time the network alone (backend.run on a preprocessed frame: host array in, host array out, "
         "the device synchronised before each clock read) and the whole estimate() (resize in, network, resize "
-        "out, clamp) on a camera-size frame. Each backend is warmed up, then the backends are run round-robin, "
-        "one run each per round, so load from other processes hits them alike and their ratios are fair. "
+        "out, clamp) on a camera-size frame. Several backends run each in a process of its own, and the processes "
+        "take turns (A B, B A, A B): no backend runs while another is timed, so one runtime's threads cannot "
+        "steal another's cores (two runtimes in one process swung a ratio from 0.59x to 1.0x), and load from "
+        "other processes hits them alike, so their ratios are fair. Each backend is warmed up first. "
         "Reports p50/p90/p99 latency in ms and throughput (1000 / mean latency, frames/s for one stream).",
+        "  depth-attn bench --weights auto --variant meta --backends onnxruntime openvino --runs 300\n"
         "  depth-attn bench --backends torch onnxruntime --input-size 192x636 --runs 100\n"
         "  depth-attn bench --weights meter-xxs-kitti --backend tensorrt --precision fp16 --device cuda "
         "--json bench.json\n"
@@ -36,9 +40,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model_args(p)
     group = p.add_argument_group("measurement")
-    group.add_argument("--backends", nargs="+", choices=("torch", "onnxruntime", "tensorrt"), default=None,
-                       metavar="BACKEND", help="measure these in one run (torch, onnxruntime, tensorrt; "
+    group.add_argument("--backends", nargs="+", choices=BACKEND_CHOICES, default=None,
+                       metavar="BACKEND", help=f"measure these in one run ({', '.join(BACKEND_CHOICES)}; "
                        "default: --backend)")
+    group.add_argument("--isolation", choices=("processes", "none"), default=None,
+                       help="processes: each backend in a process of its own, the processes taking turns (the default "
+                       "with several backends: one runtime's threads cannot steal another's cores); none: all in this "
+                       "process, round-robin call by call (the default with one backend)")
+    group.add_argument("--turns", type=int, default=3,
+                       help="with --isolation processes: the runs are split into this many turns per backend, "
+                       "the order alternating (default: 3)")
     group.add_argument("--runs", type=int, default=50, help="timed runs per backend (default: 50)")
     group.add_argument("--warmup", type=int, default=5, help="untimed runs first (default: 5)")
     group.add_argument("--camera-size", type=parse_hw, default=(375, 1242), metavar="HxW",
@@ -56,73 +67,93 @@ def run(args: argparse.Namespace) -> int:
     import platform
     import time
 
-    import numpy as np
-
     from depth_attn.cli.doctor import cpu_model
-    from depth_attn.inference import DepthEstimator, EstimatorConfig
-    from depth_attn.inference.timing import measure_interleaved
+    from depth_attn.inference import EstimatorConfig
 
     if args.runs < 1 or args.warmup < 0:
         raise ValueError("--runs must be >= 1 and --warmup >= 0")
-    backends: List[str] = args.backends or [args.backend]
+    backends: List[str] = list(dict.fromkeys(args.backends or [args.backend]))
     options = dict(args.option)
-    estimators: Dict[str, DepthEstimator] = {}
-    for name in backends:
-        estimators[name] = DepthEstimator(
-            EstimatorConfig(network=args.network, size=args.size, variant=args.variant, placement=args.placement,
-                            weights=args.weights, backend=name, precision=args.precision, device=args.device,
-                            input_hw=args.input_size, max_depth=args.max_depth, backend_options=dict(options),
-                            dataset=args.dataset, allow_partial_weights=args.allow_partial_weights)
-        )
-    first = next(iter(estimators.values()))
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 256, (*args.camera_size, 3), dtype=np.uint8)
-    batch = first.preprocess(rgb)
+    configs = {
+        name: EstimatorConfig(network=args.network, size=args.size, variant=args.variant, placement=args.placement,
+                              weights=args.weights, backend=name, precision=args.precision, device=args.device,
+                              input_hw=args.input_size, max_depth=args.max_depth, backend_options=dict(options),
+                              dataset=args.dataset, allow_partial_weights=args.allow_partial_weights)
+        for name in backends
+    }
+    isolation = args.isolation or ("processes" if len(backends) > 1 else "none")
+    if isolation == "processes":
+        from depth_attn.inference.turns import describe_method, measure_in_turns
+
+        device = "cuda" if args.device.startswith("cuda") or "tensorrt" in backends else "cpu"
+        found = measure_in_turns(configs, args.runs, args.warmup, args.camera_size, args.turns,
+                                 not args.no_end_to_end, device if _cuda_visible() or device == "cpu" else "cpu")
+        method = describe_method(args.turns, args.runs)
+        rows = {n: (r.describe, r.input_hw, r.network, r.end_to_end) for n, r in found.items()}
+    else:
+        rows = _measure_in_process(configs, args)
+        method = ("in one process, round-robin, one run of each backend per round (ONNX Runtime's threads do not spin; "
+                  "PyTorch's and OpenVINO's threads share the process)")
+    describe, (h, w) = rows[backends[0]][0], rows[backends[0]][1]
+    print(f"{describe['model']}, input {h}x{w}, camera {args.camera_size[0]}x{args.camera_size[1]}, "
+          f"{args.precision}, {args.runs} runs after {args.warmup} warm-up, {cpu_model()}")
+    print(f"timing: {method}")
+    header = f"{'backend':12s} {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s} {'fps':>7s}"
+    if not args.no_end_to_end:
+        header += f" {'e2e p50':>8s} {'e2e p90':>8s}"
+    print(header + "  device")
+    report_rows = []
+    for name, (info, _, stats, e2e) in rows.items():
+        line = f"{name:12s} {stats.p50_ms:8.2f} {stats.p90_ms:8.2f} {stats.p99_ms:8.2f} {stats.throughput_fps:7.1f}"
+        row = {"backend": name, "describe": info, "network": stats.as_dict()}
+        if e2e is not None:
+            line += f" {e2e.p50_ms:8.2f} {e2e.p90_ms:8.2f}"
+            row["end_to_end"] = e2e.as_dict()
+        chosen = f" (auto: {info['auto_choice']})" if info.get("auto_choice") else ""
+        print(line + f"  {info.get('device', '')}{chosen}")
+        report_rows.append(row)
+    if len(backends) > 1:
+        base = rows[backends[0]][2].p50_ms
+        print("p50 relative to " + backends[0] + ": "
+              + ", ".join(f"{n} {rows[n][2].p50_ms / base:.2f}x" for n in backends[1:]))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        report = {
+            "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": {"cpu": cpu_model(), "platform": platform.platform()},
+            "model": describe["model"], "input_hw": [h, w], "camera_hw": list(args.camera_size),
+            "precision": args.precision, "runs": args.runs, "warmup": args.warmup, "options": options,
+            "isolation": isolation, "timing": method, "results": report_rows,
+        }
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _cuda_visible() -> bool:
     import torch
 
-    on_gpu = args.device.startswith("cuda") or "tensorrt" in backends
-    sync_device = (args.device if args.device.startswith("cuda") else "cuda") if on_gpu else "cpu"
-    if on_gpu and not torch.cuda.is_available():
-        sync_device = "cpu"  # the backend itself will have refused to start; nothing to synchronise
+    return torch.cuda.is_available()
+
+
+def _measure_in_process(configs: Dict[str, object], args: argparse.Namespace) -> Dict[str, tuple]:
+    import numpy as np
+
+    from depth_attn.inference import DepthEstimator
+    from depth_attn.inference.timing import measure_interleaved
+
+    estimators = {name: DepthEstimator(config) for name, config in configs.items()}
+    first = next(iter(estimators.values()))
+    rgb = np.random.default_rng(0).integers(0, 256, (*args.camera_size, 3), dtype=np.uint8)
+    batch = first.preprocess(rgb)
+    names = list(configs)
+    on_gpu = args.device.startswith("cuda") or "tensorrt" in names
+    sync_device = (args.device if args.device.startswith("cuda") else "cuda") if on_gpu and _cuda_visible() else "cpu"
     network = measure_interleaved({n: (lambda e=e: e.backend.run(batch)) for n, e in estimators.items()},
                                   args.runs, args.warmup, sync_device, progress="network")
     end_to_end = {}
     if not args.no_end_to_end:
         end_to_end = measure_interleaved({n: (lambda e=e: e.estimate(rgb)) for n, e in estimators.items()},
                                          args.runs, args.warmup, sync_device, progress="end-to-end")
-
-    h, w = first.input_hw
-    print(f"{first.model_config.name}, input {h}x{w}, camera {args.camera_size[0]}x{args.camera_size[1]}, "
-          f"{args.precision}, {args.runs} runs after {args.warmup} warm-up, {cpu_model()}")
-    header = f"{'backend':12s} {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s} {'fps':>7s}"
-    if end_to_end:
-        header += f" {'e2e p50':>8s} {'e2e p90':>8s}"
-    print(header + "  device")
-    rows = []
-    for name, estimator in estimators.items():
-        stats = network[name]
-        line = f"{name:12s} {stats.p50_ms:8.2f} {stats.p90_ms:8.2f} {stats.p99_ms:8.2f} {stats.throughput_fps:7.1f}"
-        row = {"backend": name, "describe": {k: str(v) for k, v in estimator.describe().items()},
-               "network": stats.as_dict()}
-        if end_to_end:
-            e2e = end_to_end[name]
-            line += f" {e2e.p50_ms:8.2f} {e2e.p90_ms:8.2f}"
-            row["end_to_end"] = e2e.as_dict()
-        print(line + f"  {estimator.describe().get('device', '')}")
-        rows.append(row)
-    if len(backends) > 1:
-        base = network[backends[0]].p50_ms
-        print("p50 relative to " + backends[0] + ": "
-              + ", ".join(f"{n} {network[n].p50_ms / base:.2f}x" for n in backends[1:]))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        report = {
-            "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": {"cpu": cpu_model(), "platform": platform.platform()},
-            "model": first.model_config.name, "input_hw": [h, w], "camera_hw": list(args.camera_size),
-            "precision": args.precision, "runs": args.runs, "warmup": args.warmup, "options": options,
-            "results": rows,
-        }
-        args.json.write_text(json.dumps(report, indent=2))
-        print(f"wrote {args.json}")
-    return 0
+    return {n: ({k: str(v) for k, v in e.describe().items()}, tuple(e.input_hw), network[n], end_to_end.get(n))
+            for n, e in estimators.items()}

@@ -1,17 +1,17 @@
-"""`depth-attn cache`: see and clear the built artefacts (ONNX files, TensorRT engines)."""
+"""`depth-attn cache`: see and clear the built artefacts (ONNX files, TensorRT engines, OpenVINO blobs)."""
 
 from __future__ import annotations
 
 import argparse
 import time
 
-KINDS = ("onnx", "engines")
+KINDS = ("onnx", "engines", "openvino")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "cache",
-        help="list or clear cached ONNX files and TensorRT engines",
+        help="list or clear cached ONNX files, TensorRT engines and OpenVINO compiled models",
         description="Artefacts are built once per configuration, weights, input size, precision, backend "
         "version and device, and kept in $DEPTH_ATTN_HOME/artefacts (default ~/.cache/depth_attn/artefacts). "
         "A corrupt entry is rebuilt on its own; clear entries to reclaim disk or to force a rebuild "

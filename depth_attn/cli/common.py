@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Optional, Tuple
 
-from depth_attn.inference.backends.base import BACKENDS, PRECISIONS
+from depth_attn.inference.backends.base import BACKEND_CHOICES, PRECISIONS
 from depth_attn.models.registry import NETWORKS, PLACEMENTS, SIZES, VARIANTS
 
 
@@ -39,8 +39,9 @@ def add_model_args(parser: argparse.ArgumentParser, weights_default: Optional[st
     group.add_argument("--allow-partial-weights", action="store_true",
                        help="run even where the weights leave part of the network untrained (a base checkpoint for a "
                        "variant); refused otherwise")
-    group.add_argument("--backend", choices=BACKENDS, default="torch",
-                       help="what runs the network (default: torch)")
+    group.add_argument("--backend", choices=BACKEND_CHOICES, default="auto",
+                       help="what runs the network (default: auto: TensorRT where it and a CUDA GPU are present, "
+                       "else OpenVINO on an x86 CPU where it is installed, else ONNX Runtime)")
     group.add_argument("--precision", choices=PRECISIONS, default="fp32", help="numeric precision (default: fp32)")
     group.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:0 (default: cpu)")
     group.add_argument("--input-size", type=parse_hw, default=None, metavar="HxW",

@@ -12,9 +12,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "doctor",
         help="versions, devices, which backends work, and a parity self-test of each",
-        description=help_text("Check this machine: Python and library versions (torch, ONNX, ONNX Runtime, TensorRT), "
-        "devices (CPU, CUDA GPUs, Jetson model), the artefact cache, and for every backend that could run here "
-        "(torch CPU/CUDA fp32/fp16, onnxruntime CPU/CUDA, tensorrt fp32/fp16) a self-test: the same random input "
+        description=help_text("Check this machine: Python and library versions (torch, ONNX, ONNX Runtime, OpenVINO, TensorRT), "
+        "devices (CPU, CUDA GPUs, Jetson model), what backend auto picks here and why, the artefact cache, and for "
+        "every backend that could run here (torch CPU/CUDA fp32/fp16, onnxruntime CPU/CUDA, openvino CPU, "
+        "tensorrt fp32/fp16) a self-test: the same random input "
         "through it and through PyTorch fp32 on the CPU, pass when the max relative error (max |out - ref| / "
         "max |ref|) is within 1e-3 (fp32) or 5e-2 (fp16). Backends that cannot run here are listed with what "
         "to install. Exit status 0 when nothing failed, 1 otherwise. The first command to run on a new Jetson "
@@ -38,7 +39,7 @@ def versions() -> dict:
     found = {"python": platform.python_version(), "depth_attn": depth_attn.__version__}
     for label, dist in (("torch", "torch"), ("numpy", "numpy"), ("opencv", "opencv-python-headless"),
                         ("onnx", "onnx"), ("onnxscript", "onnxscript"), ("onnxruntime", "onnxruntime"),
-                        ("onnxruntime-gpu", "onnxruntime-gpu"), ("tensorrt", "tensorrt")):
+                        ("onnxruntime-gpu", "onnxruntime-gpu"), ("openvino", "openvino"), ("tensorrt", "tensorrt")):
         try:
             found[label] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -78,6 +79,20 @@ def devices() -> dict:
         info["onnxruntime_providers"] = onnxruntime.get_available_providers()
     except ImportError:
         info["onnxruntime_providers"] = []
+    from depth_attn.inference.parity import openvino_unavailable
+
+    missing = openvino_unavailable()
+    if missing:
+        info["openvino_devices"] = []
+        info["openvino"] = missing
+    else:
+        import openvino
+
+        info["openvino_devices"] = list(openvino.Core().available_devices)
+        info["openvino"] = "ok"
+    from depth_attn.inference.backends import choose_backend
+
+    info["auto_backend"] = "{}: {}".format(*choose_backend("cpu"))
     return info
 
 
@@ -112,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     if not machine["cuda"]:
         print("  cuda             none visible to PyTorch")
     print(f"  onnxruntime      {', '.join(machine['onnxruntime_providers']) or '-'}")
+    print(f"  openvino         {', '.join(machine['openvino_devices']) or machine['openvino']}")
+    print(f"backend auto       {machine['auto_backend']}")
     print(f"artefact cache     {artefacts_dir()}")
     print(f"self-test          {args.network}/{args.size}/{args.variant}/{args.placement}, weights "
           f"{args.weights or 'untrained (seed 0)'}, against torch cpu fp32", flush=True)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from depth_attn.cli.common import parse_hw
+from depth_attn.inference.backends.base import BACKEND_CHOICES
 
 EPILOG = """examples:
   depth-attn sweep out/drive2 --configs all --out out/sweep
@@ -34,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "names (default: all)")
     p.add_argument("--out", type=Path, default=Path("out/sweep"), help="output folder (default: out/sweep)")
     p.add_argument("--dataset", default="kitti", help="which checkpoints count as trained (default: kitti)")
-    p.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"), default="torch",
-                   help="what runs the networks (default: torch)")
+    p.add_argument("--backend", choices=BACKEND_CHOICES, default="torch",
+                   help="what runs the networks (default: torch, which needs no export per configuration; auto: "
+                   "TensorRT where it and a CUDA GPU are present, else OpenVINO on an x86 CPU, else ONNX Runtime)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--input-size", type=parse_hw, default=None, metavar="HxW",
                    help="network input size for every configuration (default: each checkpoint's, else the study's)")

@@ -71,11 +71,26 @@ def candidate_backends() -> List[Tuple[str, str, str, str]]:
         why = "" if has_cuda_ep else "this onnxruntime has no CUDA provider (pip install onnxruntime-gpu)"
         why = why if cuda else no_cuda
         candidates.append(("onnxruntime", "cuda", "fp32", why))
+    candidates.append(("openvino", "cpu", "fp32", openvino_unavailable()))
     from depth_attn.inference.backends.tensorrt_backend import SHORT_HINT, tensorrt_version
 
     trt_why = "" if tensorrt_version() and cuda else (SHORT_HINT if not tensorrt_version() else no_cuda)
     candidates += [("tensorrt", "cuda", p, trt_why) for p in ("fp32", "fp16")]
     return candidates
+
+
+def openvino_unavailable() -> str:
+    """Why the openvino backend cannot run here, or "" where it can."""
+    import platform
+
+    from depth_attn.inference.backends.openvino_backend import openvino_version
+
+    if openvino_version() is None:
+        machine = platform.machine().lower()
+        if machine in ("x86_64", "amd64"):
+            return "OpenVINO is not installed: pip install openvino"
+        return f"OpenVINO is not installed (pinned for x86_64 CPUs only; this is {machine})"
+    return ""
 
 
 def self_test(

@@ -10,20 +10,30 @@ Options (``EstimatorConfig.backend_options``, node parameter ``backend_options``
   (disable/basic/extended/all), ``spinning`` (busy-waiting worker threads, default off),
   ``opset``, ``exporter``; with precision int8 (CPU provider): ``calibration`` (folder of images or a
   bag, required) and ``calibration_frames`` (default 100), the statically quantised file in the cache.
+- openvino (CPU): ``onnx_path`` (default: the cached export, the same file ONNX Runtime runs),
+  ``threads`` (INFERENCE_NUM_THREADS, default one per physical core), ``hint`` (latency/throughput),
+  ``streams`` (NUM_STREAMS), ``pinning`` (ENABLE_CPU_PINNING), ``model_cache`` (OpenVINO's compiled-model
+  cache in the artefact cache, default on), ``opset``, ``exporter``; with precision int8: ``calibration``
+  and ``calibration_frames``, the same calibrated QDQ file as ONNX Runtime's.
 - tensorrt: ``engine_path`` (default: the cached engine), ``calibration`` (folder of images or a
   bag, for int8), ``calibration_frames``, ``workspace_gb``, ``binding_api`` (auto/tensors/bindings),
   ``rebuild``.
 
-Only the torch backend is imported eagerly; onnxruntime and tensorrt when chosen.
+``auto`` picks one (``choose_backend``): TensorRT where it and a CUDA GPU are present, else OpenVINO
+on an x86 CPU where it is installed, else ONNX Runtime (else PyTorch); the backend's ``auto_choice``
+says which and why. Only the torch backend is imported eagerly; the others when chosen.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional
+import logging
+from typing import Callable, Dict, Optional, Tuple
 
 from torch import nn
 
 from depth_attn.inference.backends.base import BACKENDS, PRECISIONS, Backend, BackendError, flag
+
+log = logging.getLogger(__name__)
 
 _ORT_ARTEFACT_OPTIONS = ("opset", "exporter", "calibration", "calibration_frames", "rebuild")
 _TRT_ARTEFACT_OPTIONS = ("calibration", "calibration_frames", "workspace_gb", "rebuild")
@@ -40,6 +50,12 @@ def create_backend(
     ``artefacts.ModelSource``) is what the ONNX file and the engine are made from and keyed by;
     without it, ``onnx_path``/``engine_path`` must be given."""
     options = dict(options)
+    if name == "auto":
+        chosen, why = choose_backend(str(options.get("device", "cpu")))
+        log.info("backend auto: %s (%s)", chosen, why)
+        backend = create_backend(chosen, model_factory, options, source)
+        backend.auto_choice = f"{chosen}: {why}"
+        return backend
     if name == "torch":
         from depth_attn.inference.backends.torch_backend import TorchBackend
 
@@ -81,7 +97,83 @@ def create_backend(
         backend = TensorRTBackend(**options)
         backend.artefact_status = status
         return backend
+    if name == "openvino":
+        from depth_attn.inference.backends.openvino_backend import (
+            OpenVINOBackend,
+            import_openvino,
+            record_model_cache,
+        )
+
+        import_openvino()
+        artefact_options = {k: options.pop(k) for k in _ORT_ARTEFACT_OPTIONS if k in options}
+        precision = str(options.get("precision", "fp32"))
+        if precision not in ("fp32", "int8"):
+            raise BackendError(f"precision must be fp32 or int8 with the openvino backend, got {precision!r}")
+        status = "given"
+        if not options.get("onnx_path"):
+            result = _onnx_for(source, artefact_options, precision)
+            options["onnx_path"], status = result.path, result.status
+        cache_entry = None
+        if flag(options.pop("model_cache", True)):
+            cache_entry = _openvino_cache_for(options["onnx_path"], precision)
+            options["model_cache_dir"] = cache_entry[0]
+        backend = OpenVINOBackend(**options)
+        if cache_entry and backend.model_cache_dir and not backend.loaded_from_cache:
+            record_model_cache(*cache_entry)
+        compiled = "compiled blob loaded" if backend.loaded_from_cache else "compiled now"
+        backend.artefact_status = f"{status}; {compiled}"
+        return backend
     raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def choose_backend(device: str = "cpu") -> Tuple[str, str]:
+    """What ``auto`` runs here, and why: TensorRT where TensorRT and a CUDA GPU are present, else
+    OpenVINO on an x86 CPU where it is installed, else ONNX Runtime (else PyTorch)."""
+    import importlib.util
+    import platform
+
+    import torch
+
+    from depth_attn.inference.backends.openvino_backend import openvino_version
+    from depth_attn.inference.backends.tensorrt_backend import tensorrt_version
+
+    trt = tensorrt_version()
+    cuda = torch.cuda.is_available()
+    if trt and cuda:
+        return "tensorrt", f"TensorRT {trt} and a CUDA GPU ({torch.cuda.get_device_name(0)}) are present"
+    missing_trt = "no CUDA GPU" if trt else ("TensorRT is not installed" + ("" if cuda else ", no CUDA GPU"))
+    machine = platform.machine().lower()
+    x86 = machine in ("x86_64", "amd64", "i686", "x86")
+    ov = openvino_version()
+    if str(device).startswith("cpu") and x86 and ov:
+        return "openvino", f"{missing_trt}; an x86 CPU ({machine}) with OpenVINO {ov}"
+    why_not_ov = ("the device is not the CPU" if not str(device).startswith("cpu")
+                  else f"not an x86 CPU ({machine})" if not x86 else "OpenVINO is not installed")
+    if importlib.util.find_spec("onnxruntime") is not None:
+        return "onnxruntime", f"{missing_trt}; {why_not_ov}; ONNX Runtime is installed"
+    return "torch", f"{missing_trt}; {why_not_ov}; ONNX Runtime is not installed"
+
+
+def _openvino_cache_for(onnx_path, precision: str) -> Tuple[object, str, Dict[str, object]]:
+    """OpenVINO's compiled-model cache folder for this ONNX file, in the artefact cache: keyed by the
+    ONNX entry (itself keyed by configuration, weights, size, ...), precision, OpenVINO and the CPU."""
+    from pathlib import Path
+
+    from depth_attn.inference.backends.openvino_backend import CACHE_KIND, cpu_name, model_cache_key, openvino_version
+    from depth_attn.inference.cache import ArtefactCache, artefacts_dir
+    from depth_attn.paths import sha256_file
+
+    onnx_path = Path(onnx_path)
+    try:
+        inside = onnx_path.resolve().parent.parent.parent == artefacts_dir().resolve()
+    except OSError:
+        inside = False
+    # A cached ONNX file's folder name carries its key's digest; a file given by path is keyed by its bytes.
+    entry = onnx_path.parent.name if inside else sha256_file(onnx_path)
+    label = onnx_path.parent.name.rsplit("-", 1)[0] if inside else onnx_path.stem
+    key = model_cache_key(entry, precision, str(openvino_version()), cpu_name())
+    label = f"{label}_{precision}"
+    return ArtefactCache().entry_folder(CACHE_KIND, label, key), label, key
 
 
 def _need_source(source: Optional[object], what: str) -> object:

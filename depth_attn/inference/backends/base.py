@@ -4,7 +4,8 @@ from typing import Dict
 
 import numpy as np
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
+BACKENDS = ("torch", "onnxruntime", "openvino", "tensorrt")
+BACKEND_CHOICES = ("auto",) + BACKENDS  # what a user may ask for: "auto" picks one (backends.choose_backend)
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
@@ -26,6 +27,8 @@ class Backend:
     name = "backend"
     # Where the ONNX file/engine came from: "hit", "built (why)", "given" or "-" (none needed).
     artefact_status = "-"
+    # Set when "auto" chose this backend: "name: why".
+    auto_choice = ""
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
