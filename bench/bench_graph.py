@@ -185,7 +185,7 @@ def main() -> int:
                         help="one more run with the player at this rate (as fast as it sends); 0 = skip")
     parser.add_argument("--frames", type=int, default=60, help="frames scored per rate (after the warm-up)")
     parser.add_argument("--warmup", type=int, default=3, help="first frames not counted")
-    parser.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "torch"))
+    parser.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "openvino", "torch", "auto"))
     parser.add_argument("--out", type=Path, default=REPO / "out" / "bench_graph", help="results folder")
     parser.add_argument("--cases", default="one/camera",
                         help=f"comma-separated cases, each run at every rate: {', '.join(CASES)} (see above)")

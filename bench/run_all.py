@@ -36,6 +36,9 @@ def commands(out: Path) -> dict:
         "zoo": ["bench_zoo.py", "--out", str(out / "zoo_results.csv")],
         "train": ["bench_train.py", "--out", str(out / "train.md")],
         "int8": ["bench_int8.py", "--runs", "40", "--profile", "base", "--out", str(out / "int8.md")],
+        "cpu_limit": ["bench_cpu_limit.py", "--runs", "150", "--out", str(out / "cpu_limit.md")],
+        "graph_openvino": ["bench_graph.py", "--rates", "10", "--flat-out", "0", "--frames", "90", "--backend",
+                           "openvino", "--cases", "one/camera,one/network", "--out", str(out / "graph_openvino")],
     }
 
 

@@ -1,6 +1,8 @@
-"""depth_node on a PC: ONNX Runtime (or PyTorch) on the CPU or a desktop GPU.
+"""depth_node on a PC: backend auto (TensorRT with a CUDA GPU and TensorRT, else OpenVINO on an x86 CPU,
+else ONNX Runtime; the node logs which and why, and /diagnostics says so), or the one you name.
 
     ros2 launch depth_attn desktop.launch.py
+    ros2 launch depth_attn desktop.launch.py backend:=openvino precision:=int8 params_file:=my_robot.yaml
     ros2 launch depth_attn desktop.launch.py backend:=torch device:=cuda image:=/camera/color/image_rect rviz:=true
     ros2 launch depth_attn desktop.launch.py params_file:=my_robot.yaml
 

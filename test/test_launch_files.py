@@ -221,6 +221,7 @@ def test_camera_launch_files_leave_the_model_to_the_params_file():
         "variant": "meta", "backend": "tensorrt", "precision": "fp16", "device": "cuda"}
     desktop = yaml.safe_load((REPO_ROOT / "config" / "desktop.yaml").read_text())["depth_node"]["ros__parameters"]
     assert "variant" not in desktop and "weights" not in desktop and "weights" not in orin  # the node's: base, auto
+    assert desktop["backend"] == "auto"  # TensorRT, else OpenVINO on x86, else ONNX Runtime (issue 28)
 
 
 def test_launch_argument_values_are_valid_parameter_values():

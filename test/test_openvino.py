@@ -160,3 +160,65 @@ def test_cache_list_shows_the_openvino_folder(capsys):
     assert "openvino" in capsys.readouterr().out
     meta = json.loads(next(ArtefactCache().root.glob("openvino/*/meta.json")).read_text())
     assert meta["kind"] == "openvino" and meta["filename"].endswith(".blob")
+
+
+def test_the_node_on_backend_auto_runs_openvino_and_says_why(kitti_annotated):
+    """The depth node over real rclpy and DDS with backend auto: it picks what choose_backend says
+    (OpenVINO here), says why on /diagnostics, and its depth equals PyTorch's for the same frame."""
+    pytest.importorskip("rclpy")
+    import time
+
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.parameter import Parameter
+    from ros_harness import Probe, RosSession, unique, wait_until
+    from sensor_msgs.msg import CameraInfo, Image
+    from test_ros_depth_node import FRAME_ID, kitti_camera_info
+
+    from depth_attn.imageio import read_rgb
+    from depth_attn.ros import convert
+    from depth_attn.ros.depth_node import DepthNode
+
+    chosen, why = choose_backend("cpu")
+    session = RosSession()
+    try:
+        ns = "/" + unique("auto")
+        node = session.add(DepthNode(unique("depth_node"), context=session.context, namespace=ns, parameter_overrides=[
+            Parameter("backend", value="auto"), Parameter("weights", value="meter-xxs-kitti"),
+            Parameter("diagnostics_period", value=0.2)]))
+        assert node.estimator.backend.name == chosen and node.backend_name == chosen
+        probe = session.add(Probe(session.context, ns))
+        probe.listen(Image, "depth/image_rect")
+        probe.listen(DiagnosticArray, "/diagnostics")
+        probe.publisher(Image, "image")
+        probe.publisher(CameraInfo, "camera_info")
+        assert wait_until(lambda: node.sub_image.get_publisher_count() > 0
+                          and probe.count_subscribers(f"{ns}/depth/image_rect") > 0, 20.0)
+        rgb = read_rgb(kitti_annotated / "image_02" / "0000000005.png")
+        stamp = 1_700_000_000_000_000_000
+        info = kitti_camera_info(kitti_annotated, stamp)
+        deadline = time.monotonic() + 30.0
+        while not probe.received["depth/image_rect"] and time.monotonic() < deadline:
+            probe.publishers_["camera_info"].publish(info)
+            probe.publishers_["image"].publish(convert.rgb_to_image(rgb, "rgb8", convert.make_header(FRAME_ID, stamp)))
+            wait_until(lambda: bool(probe.received["depth/image_rect"]), 1.0)
+        assert probe.received["depth/image_rect"], "no depth from the node"
+        depth = convert.image_to_depth(probe.received["depth/image_rect"][-1])
+        reference = DepthEstimator(EstimatorConfig(weights="meter-xxs-kitti", backend="torch")).estimate(
+            rgb, intrinsics=convert.camera_info_to_intrinsics(info))
+        assert depth.shape == reference.shape
+        finite = np.isfinite(reference)
+        assert np.array_equal(finite, np.isfinite(depth))
+        assert np.max(np.abs(depth[finite] - reference[finite])) < 1e-3 * np.max(reference[finite])
+
+        def choice_reported() -> bool:
+            for array in reversed(probe.received["/diagnostics"]):
+                for status in array.status:
+                    if status.name.startswith(node.get_name()):
+                        values = {kv.key: kv.value for kv in status.values}
+                        return values["backend"] == chosen and values["backend_choice"] == f"{chosen}: {why}"
+            return False
+
+        assert wait_until(choice_reported, 10.0), "diagnostics do not say what auto chose"
+        assert node.estimator.describe()["auto_choice"] == f"{chosen}: {why}"
+    finally:
+        session.close()

@@ -12,9 +12,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "doctor",
         help="versions, devices, which backends work, and a parity self-test of each",
-        description=help_text("Check this machine: Python and library versions (torch, ONNX, ONNX Runtime, OpenVINO, TensorRT), "
-        "devices (CPU, CUDA GPUs, Jetson model), what backend auto picks here and why, the artefact cache, and for "
-        "every backend that could run here (torch CPU/CUDA fp32/fp16, onnxruntime CPU/CUDA, openvino CPU, "
+        description=help_text("Check this machine: Python and library versions (torch, ONNX, ONNX Runtime, OpenVINO, "
+        "TensorRT), devices (CPU, CUDA GPUs, Jetson model), what backend auto picks here and why, the artefact "
+        "cache, and for every backend that could run here (torch CPU/CUDA fp32/fp16, onnxruntime CPU/CUDA, "
+        "openvino CPU, "
         "tensorrt fp32/fp16) a self-test: the same random input "
         "through it and through PyTorch fp32 on the CPU, pass when the max relative error (max |out - ref| / "
         "max |ref|) is within 1e-3 (fp32) or 5e-2 (fp16). Backends that cannot run here are listed with what "

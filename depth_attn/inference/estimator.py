@@ -15,7 +15,7 @@ from torch import nn
 from depth_attn import weights as weights_mod
 from depth_attn.geometry import Intrinsics
 from depth_attn.inference.artefacts import UNTRAINED, ModelSource
-from depth_attn.inference.backends import Backend, create_backend
+from depth_attn.inference.backends import Backend, choose_backend, create_backend
 from depth_attn.inference.canonical import CanonicalView, plan_view
 from depth_attn.inference.processing import check_rgb, depth_from_output, preprocess_view  # noqa: F401
 from depth_attn.models import build_model, validate_config
@@ -115,7 +115,13 @@ class DepthEstimator:
             weights_sha256=self._weights_sha256(),
             max_depth=config.max_depth,
         )
-        self.backend: Backend = create_backend(config.backend, self.source.model, self._backend_options(), self.source)
+        # "auto" is resolved once, here, so a new input size (set_input_size) keeps the same backend.
+        self.backend_name, self.auto_choice = config.backend, ""
+        if config.backend == "auto":
+            self.backend_name, why = choose_backend(config.device)
+            self.auto_choice = f"{self.backend_name}: {why}"
+            log.info("backend auto: %s", self.auto_choice)
+        self.backend: Backend = self._create_backend(self.source)
         self.last_timing = Timing()
 
     def set_input_size(self, input_hw: Tuple[int, int]) -> None:
@@ -124,10 +130,15 @@ class DepthEstimator:
         input_hw = (int(input_hw[0]), int(input_hw[1]))
         check_input_size(self.config.network, input_hw)
         source = replace(self.source, input_hw=input_hw)  # the same network (and built model), another size
-        backend = create_backend(self.config.backend, source.model, self._backend_options(), source)
+        backend = self._create_backend(source)
         log.info("%s now runs at input %dx%d (was %dx%d)", self.model_config.name, input_hw[0], input_hw[1],
                  self.input_hw[0], self.input_hw[1])
         self.source, self.backend, self.input_hw, self.view = source, backend, input_hw, None
+
+    def _create_backend(self, source: ModelSource) -> Backend:
+        backend = create_backend(self.backend_name, source.model, self._backend_options(), source)
+        backend.auto_choice = self.auto_choice
+        return backend
 
     def _check_checkpoint_matches(self) -> None:
         ckpt = self.checkpoint
@@ -171,7 +182,7 @@ class DepthEstimator:
 
     def _backend_options(self) -> Dict[str, object]:
         options: Dict[str, object] = {"device": self.config.device, "precision": self.config.precision}
-        if self.config.backend == "torch" and self.model_config.network == "meter":
+        if self.backend_name == "torch" and self.model_config.network == "meter":
             # METER is a convolutional network: channels_last was faster for all 12 METER
             # configurations on the CPU (docs/bench/backends.md); for the Swin networks it was not.
             options["channels_last"] = True
@@ -201,6 +212,8 @@ class DepthEstimator:
         info["precision"] = self.config.precision
         if self.backend.artefact_status != "-":
             info["artefact"] = self.backend.artefact_status
+        if self.auto_choice:
+            info["auto_choice"] = self.auto_choice  # backend auto: what it chose here, and why
         return info
 
     def network_intrinsics(self, camera: Intrinsics, camera_wh: Tuple[int, int]) -> Intrinsics:

@@ -28,7 +28,8 @@ ARGUMENTS: Tuple[Tuple[str, str, str], ...] = (
     ("network", UNSET, "depth network: meter | pixelformer | newcrfs"),
     ("size", UNSET, "network size: tiny | base | large"),
     ("placement", UNSET, "where the variant goes: full | encoder | decoder"),
-    ("backend", UNSET, "what runs the network: tensorrt (Jetson) | onnxruntime | torch"),
+    ("backend", UNSET, "what runs the network: auto (TensorRT with a CUDA GPU, else OpenVINO on x86, else ONNX "
+                       "Runtime) | tensorrt (Jetson) | openvino | onnxruntime | torch"),
     ("precision", UNSET, "numeric precision: fp32 | fp16 (GPU) | int8"),
     ("device", UNSET, "cpu, cuda or cuda:N"),
     ("weights", UNSET, "auto (the checkpoint covering network/size/variant/placement), a name from "

@@ -3,7 +3,22 @@ errors that say what would fix a failure (a missing checkpoint, a backend that c
 
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
 from depth_attn.ros.depth_params import Settings, parse_backend_options
+
+
+def resolve_backend(s: Settings, logger=None) -> Tuple[str, str]:
+    """The backend that will run (``auto`` resolved: ``backends.choose_backend``, logged with why) and,
+    for auto, ``"name: why"`` (the node's /diagnostics ``backend_choice``); ``(backend, "")`` otherwise."""
+    if s.backend != "auto":
+        return s.backend, ""
+    from depth_attn.inference.backends import choose_backend
+
+    backend, why = choose_backend(s.device)
+    if logger is not None:
+        logger.info(f"backend auto: {backend} ({why})")
+    return backend, f"{backend}: {why}"
 
 
 def build_estimator(s: Settings, node_name: str):
@@ -35,19 +50,25 @@ def build_estimator(s: Settings, node_name: str):
         raise backend_error(s, node_name, exc) from exc
 
 
-def backend_error(s: Settings, node_name: str, exc: Exception) -> RuntimeError:
+def backend_error(s: Settings, node_name: str, exc: Exception, backend: Optional[str] = None) -> RuntimeError:
     """The network cannot run on the chosen backend here: say so and name the ones that might."""
-    alternatives = [b for b in ("onnxruntime", "torch") if b != s.backend]
+    from depth_attn.inference.parity import openvino_unavailable
+
+    backend = backend or s.backend
+    usable = ("onnxruntime", "torch") if openvino_unavailable() else ("openvino", "onnxruntime", "torch")
+    alternatives = [b for b in usable if b != backend]
+    chosen = f"{backend} (auto)" if s.backend == "auto" and backend != "auto" else backend
     return RuntimeError(
-        f"{node_name}: cannot start {s.network}/{s.size}/{s.variant} on backend {s.backend!r} "
+        f"{node_name}: cannot start {s.network}/{s.size}/{s.variant} on backend {chosen!r} "
         f"({s.precision}, {s.device}): {exc}. Fix that, or start the node on another backend: "
         f"backend:={' or backend:='.join(alternatives)}."
     )
 
 
-def check_backend_available(s: Settings, node_name: str) -> None:
+def check_backend_available(s: Settings, node_name: str, backend: Optional[str] = None) -> None:
     """What can fail at once for a backend built in the background (no TensorRT, no GPU)."""
-    if s.backend != "tensorrt":
+    backend = backend or s.backend
+    if backend != "tensorrt":
         return
     try:
         from depth_attn.inference.backends import tensorrt_backend
@@ -55,4 +76,4 @@ def check_backend_available(s: Settings, node_name: str) -> None:
         tensorrt_backend.import_tensorrt()
         tensorrt_backend.gpu_identity(s.device)
     except Exception as exc:
-        raise backend_error(s, node_name, exc) from exc
+        raise backend_error(s, node_name, exc, backend) from exc

@@ -133,7 +133,7 @@ def depth_status(node) -> DiagnosticStatus:
     estimator = node.estimator
     s = node.settings
     info = estimator.describe() if estimator is not None else {
-        "model": f"{s.network}-{s.size}-{s.variant}-{s.placement}", "weights": s.weights, "backend": s.backend,
+        "model": f"{s.network}-{s.size}-{s.variant}-{s.placement}", "weights": s.weights, "backend": node.backend_name,
         "device": s.device}
     health: FrameHealth = node.health
     values = {
@@ -150,7 +150,8 @@ def depth_status(node) -> DiagnosticStatus:
         "camera_info_fallbacks": str(node.pairing.infos.fallbacks),
         "model": str(info.get("model")),
         "weights": str(info.get("weights")),
-        "backend": str(info.get("backend")),
+        "backend": str(info.get("backend", node.backend_name)),
+        "backend_choice": node.auto_choice or "given",  # backend auto: what it chose and why
         "precision": s.precision,
         "input_hw": "x".join(str(v) for v in estimator.input_hw) if estimator is not None else "-",
         "frames_while_building": str(node.frames_while_building),
@@ -165,7 +166,7 @@ def depth_status(node) -> DiagnosticStatus:
         if node.build_error:
             level, message = DiagnosticStatus.ERROR, f"cannot start: {node.build_error}"
         else:
-            what = "engine" if s.backend == "tensorrt" else "network"
+            what = "engine" if node.backend_name == "tensorrt" else "network"
             level, message = DiagnosticStatus.WARN, f"building {what} ({took:.0f} s)"
     return DiagnosticStatus(level=level, name=f"{node.get_name()}: depth", message=message,
                             hardware_id=str(info.get("device", info.get("backend"))),

@@ -43,7 +43,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from depth_attn.encodings import EncodingError
 from depth_attn.ros import convert, intra_process
-from depth_attn.ros.depth_build import build_estimator, check_backend_available
+from depth_attn.ros.depth_build import build_estimator, check_backend_available, resolve_backend
 from depth_attn.ros.depth_camera import CameraPairing
 from depth_attn.ros.depth_diagnostics import (  # noqa: F401 (the node's API, imported from here)
     FRAME_TIMING_KEYS,
@@ -114,6 +114,8 @@ class DepthNode(LifecycleNode):
             self.destroy_node()  # nothing half-built stays in the graph
             raise
         self._default_max_depth = 80.0  # max_depth: 0 (the checkpoint's, once the network is built)
+        # What runs the network (backend auto resolved at configure) and, for auto, "name: why".
+        self.backend_name, self.auto_choice = self.settings.backend, ""
         self.frames_while_building = 0
         self.frames_out = 0
         self._logged_view = None  # the canonical-camera mapping last said in the log
@@ -150,11 +152,12 @@ class DepthNode(LifecycleNode):
         self.build_started = time.monotonic()
         self.build_error = self.configure_error = None
         try:
-            background = self._given_estimator is None and s.backend in BACKGROUND_BUILD
+            self.backend_name, self.auto_choice = resolve_backend(s, self.get_logger())
+            background = self._given_estimator is None and self.backend_name in BACKGROUND_BUILD
             if self._given_estimator is not None:
                 self.estimator = self._given_estimator
             elif background:
-                check_backend_available(s, self.get_name())
+                check_backend_available(s, self.get_name(), self.backend_name)
             else:
                 self.estimator = build_estimator(self.settings, self.get_name())
         except Exception as exc:  # the node stays up, unconfigured, and says why
@@ -178,7 +181,7 @@ class DepthNode(LifecycleNode):
             self._estimator_ready()
         else:  # a TensorRT engine may take minutes to build: the node is up (and says so) meanwhile
             self.get_logger().info(
-                f"building the {s.network}/{s.size}/{s.variant} network on {s.backend} ({s.precision}) in the "
+                f"building the {s.network}/{s.size}/{s.variant} network on {self.backend_name} ({s.precision}) in the "
                 "background (an engine not cached yet takes minutes); depth starts when it is ready")
             self._build_thread = threading.Thread(target=self._build_in_background,
                                                   name=f"{self.get_name()}-build", daemon=True)

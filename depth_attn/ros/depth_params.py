@@ -9,7 +9,7 @@ from dataclasses import make_dataclass
 from typing import Dict, Optional, Tuple
 
 from depth_attn import keyvalue
-from depth_attn.inference.backends.base import BACKENDS, PRECISIONS
+from depth_attn.inference.backends.base import BACKEND_CHOICES, PRECISIONS
 from depth_attn.models.registry import NETWORKS, PLACEMENTS, SIZES, VARIANTS
 from depth_attn.ros import param_schema
 from depth_attn.ros.param_schema import Param
@@ -24,7 +24,9 @@ PARAMETERS: Dict[str, Param] = {
     "size": Param("tiny", "network size", choices=SIZES, read_only=True),
     "variant": Param("base", "attention variant", choices=VARIANTS, read_only=True),
     "placement": Param("full", "where the variant goes", choices=PLACEMENTS, read_only=True),
-    "backend": Param("torch", "what runs the network", choices=BACKENDS, read_only=True),
+    "backend": Param("torch", "what runs the network; auto: TensorRT where it and a CUDA GPU are present, else "
+                     "OpenVINO on an x86 CPU where it is installed, else ONNX Runtime (the choice and why are logged "
+                     "and in /diagnostics)", choices=BACKEND_CHOICES, read_only=True),
     "precision": Param("fp32", "numeric precision", choices=PRECISIONS, read_only=True),
     "device": Param("cpu", "torch/onnxruntime device: cpu, cuda, cuda:0", read_only=True),
     "weights": Param("auto", "auto (the shipped or cached checkpoint that covers network/size/variant/placement for "
