@@ -206,7 +206,10 @@ class DepthNode(LifecycleNode):
         self.pairing.topic_name = self.sub_info.topic_name
         self.health.last_image = time.monotonic()  # STALE counts from here
         self.lifecycle_state = "active"
-        self.get_logger().info(f"active: listening on {self.sub_image.topic_name} and {self.sub_info.topic_name}")
+        model = (self.estimator.describe().get("model") if self.estimator is not None
+                 else f"{s.network}-{s.size}-{s.variant}-{s.placement}")
+        self.get_logger().info(f"{model} on {s.backend} ({s.precision}): active, listening on "
+                               f"{self.sub_image.topic_name} and {self.sub_info.topic_name}")
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
