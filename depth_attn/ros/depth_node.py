@@ -103,11 +103,10 @@ class DepthNode(LifecycleNode):
         self.configure_error: Optional[str] = None  # why the last configure failed
         self.build_started = time.monotonic()
         self.lifecycle_state = "unconfigured"
-        self.sub_image = self.sub_info = None
+        self.sub_image = self.sub_info = self.partial_timer = None
         self.worker: Optional[FrameWorker] = None
         self.outputs: Optional[Outputs] = None
         self.untrained_warning = ""
-        self.partial_timer = None
         try:
             self.settings = self._declare_parameters()
         except BaseException:
@@ -116,8 +115,7 @@ class DepthNode(LifecycleNode):
         self._default_max_depth = 80.0  # max_depth: 0 (the checkpoint's, once the network is built)
         # What runs the network (backend auto resolved at configure) and, for auto, "name: why".
         self.backend_name, self.auto_choice = self.settings.backend, ""
-        self.frames_while_building = 0
-        self.frames_out = 0
+        self.frames_while_building = self.frames_out = 0
         self._logged_view = None  # the canonical-camera mapping last said in the log
         self.processed = threading.Condition()  # notified after each answered frame
         self.slot: LatestSlot[Frame] = LatestSlot()
@@ -140,8 +138,8 @@ class DepthNode(LifecycleNode):
                                    f"({self.get_fully_qualified_name()}/change_state)")
 
     def _new_pairing(self) -> None:
-        self.pairing = CameraPairing(self.settings.camera_info_cache, self.get_logger(), self._throttle,
-                                     self.health.count_bad)
+        s, log = self.settings, self.get_logger()
+        self.pairing = CameraPairing(s.camera_info_cache, log, self._throttle, self.health.count_bad)
         self.camera_infos = self.pairing.infos
 
     # ------------------------------------------------------------ lifecycle transitions
@@ -183,18 +181,15 @@ class DepthNode(LifecycleNode):
             self.get_logger().info(
                 f"building the {s.network}/{s.size}/{s.variant} network on {self.backend_name} ({s.precision}) in the "
                 "background (an engine not cached yet takes minutes); depth starts when it is ready")
-            self._build_thread = threading.Thread(target=self._build_in_background,
-                                                  name=f"{self.get_name()}-build", daemon=True)
-            self._build_thread.start()
+            threading.Thread(target=self._build_in_background, name=f"{self.get_name()}-build", daemon=True).start()
         self.lifecycle_state = "inactive"
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe to the camera: frames flow and the outputs are published."""
         s = self.settings
-        # Sensor-data QoS (best effort), which any camera matches; the standard ROS 2 QoS overrides
-        # (qos_overrides.<topic>.subscription.reliability: reliable) make it lossless, e.g. for a bag
-        # replay in another process (Fast DDS drops best-effort frames of ~1 MB between processes).
+        # Sensor-data QoS (best effort: any camera matches); qos_overrides.<topic>.subscription.reliability: reliable
+        # makes it lossless (Fast DDS drops ~1 MB best-effort frames between processes).
         overrides = QoSOverridingOptions.with_default_policies()
         compressed = s.image_transport == "compressed"
         image_type, topic = (CompressedImage, "image/compressed") if compressed else (Image, "image")
@@ -206,9 +201,8 @@ class DepthNode(LifecycleNode):
         self.pairing.topic_name = self.sub_info.topic_name
         self.health.last_image = time.monotonic()  # STALE counts from here
         self.lifecycle_state = "active"
-        model = (self.estimator.describe().get("model") if self.estimator is not None
-                 else f"{s.network}-{s.size}-{s.variant}-{s.placement}")
-        self.get_logger().info(f"{model} on {s.backend} ({s.precision}): active, listening on "
+        model = f"{s.network}-{s.size}-{s.variant}-{s.placement}"
+        self.get_logger().info(f"{model} on {self.backend_name} ({s.precision}): active, listening on "
                                f"{self.sub_image.topic_name} and {self.sub_info.topic_name}")
         return TransitionCallbackReturn.SUCCESS
 
