@@ -530,7 +530,8 @@ def test_params_file_sets_the_model_and_a_launch_argument_beats_it(colcon_worksp
                            "image_transport:=raw")
     probe = None
     try:
-        ready = run.wait_for(r"\[depth_node\]: (\S+) on (\S+) .* listening on (\S+) ", START_TIMEOUT)
+        listening = run.wait_for(r"\[depth_node\]: .*listening on (\S+) ", START_TIMEOUT)
+        ready = run.wait_for(r"\[depth_node\]: (\S+) on (\S+) \(", 5.0)  # the network it built
         probe = DomainProbe(domain_id)
         params = probe.parameters("depth_node", ("variant", "backend", "device", "precision", "image_transport",
                                                  "cloud_stride", "weights"))
@@ -546,7 +547,7 @@ def test_params_file_sets_the_model_and_a_launch_argument_beats_it(colcon_worksp
                       "image_transport": "raw", "cloud_stride": 1, "weights": "auto"}
     # the network the node built and reported, and the topic it listens on
     assert ready.group(1) == "meter-tiny-pyra-full" and ready.group(2) == "torch", ready.group(0)
-    assert ready.group(3) == "/camera/image_rect", ready.group(0)
+    assert listening.group(1) == "/camera/image_rect", listening.group(0)  # raw: the image, not image/compressed
 
 
 # ------------------------------------------------------------------ depth-attn run (no ros2 launch)
