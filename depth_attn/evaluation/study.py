@@ -36,7 +36,6 @@ STUDY_INPUT_SIZES: Dict[str, Dict[str, Tuple[int, int]]] = {
 }
 DEFAULT_DATA = {"kitti": ("kitti", "kitti2015"), "nyu": ("nyu",)}  # under the shared data folder
 GT_MAX_DEPTH = {"kitti": 80.0, "nyu": 10.0}
-LATENCY_KINDS = ("network", "end_to_end")
 
 
 @dataclass
@@ -218,22 +217,19 @@ def _time_all(rows: Sequence[StudyRow], estimators: Dict[Tuple[str, str], object
         import torch
 
         sync = settings.device if settings.device.startswith("cuda") and torch.cuda.is_available() else "cpu"
-    network, whole = {}, {}
+    calls = {}
     for (name, backend), estimator in estimators.items():
         view = estimator.view_for(estimator.config.intrinsics, (frames[0].shape[1], frames[0].shape[0]))
         batch = estimator.preprocess(frames[0], view)
-        network[f"{name}|{backend}"] = lambda e=estimator, b=batch: e.backend.run(b)
-        whole[f"{name}|{backend}"] = lambda e=estimator, it=itertools.cycle(frames): e.estimate(next(it))
-    label = "latency" if settings.progress else None
-    stats = {"network": measure_interleaved(network, settings.runs, settings.warmup, sync,
-                                            progress=label and "latency (network)"),
-             "end_to_end": measure_interleaved(whole, settings.runs, settings.warmup, sync,
-                                               progress=label and "latency (end to end)")}
+        calls[f"network|{name}|{backend}"] = lambda e=estimator, b=batch: e.backend.run(b)
+        calls[f"end_to_end|{name}|{backend}"] = lambda e=estimator, it=itertools.cycle(frames): e.estimate(next(it))
+    # one loop for both kinds, so that the network alone and the whole estimate see the same load
+    stats = measure_interleaved(calls, settings.runs, settings.warmup, sync,
+                                progress="latency" if settings.progress else None)
     by_name = {r.config.name: r for r in rows}
-    for kind, table in stats.items():
-        for key, value in table.items():
-            name, backend = key.split("|")
-            by_name[name].latency.setdefault(backend, {})[kind] = value
+    for key, value in stats.items():
+        kind, name, backend = key.split("|")
+        by_name[name].latency.setdefault(backend, {})[kind] = value
 
 
 def mark_fronts(rows: Sequence[StudyRow], backends: Sequence[str]) -> None:
