@@ -87,6 +87,7 @@ class GraphSpec:
     remappings: List[str] = field(default_factory=list)
     parameters: List[str] = field(default_factory=list)  # rcl "-p" arguments: "[NODE:]PARAM:=VALUE"
     intra_process: bool = True  # the nodes hand messages to each other in-process (intra_process.py)
+    init_args: List[str] = field(default_factory=list)  # the context's own (a node executable's sys.argv)
 
     def cli_args(self) -> List[str]:
         args = ["--ros-args"]
@@ -190,7 +191,7 @@ class Graph:
 
         self.spec = spec
         self.context = Context()
-        rclpy.init(args=[], context=self.context)
+        rclpy.init(args=list(spec.init_args), context=self.context)
         self.bus = intra_process.enable(self.context) if spec.intra_process else None
         self.nodes: Dict[str, object] = {}
         self._stop = threading.Event()
@@ -263,13 +264,25 @@ class Graph:
         self.close()
 
 
-def run_graph(spec: GraphSpec, duration: Optional[float] = None) -> int:
-    """Build, spin and close a graph; SIGINT or SIGTERM, once or more, stops it and every node closes
-    (the eval node's rows and summary written). Returns the exit status."""
+def run_graph(spec: GraphSpec, duration: Optional[float] = None, fatal_label: Optional[str] = None) -> int:
+    """The one node runner: build, spin and close a graph (one node for a node executable); SIGINT or
+    SIGTERM, once or more, stops it and every node closes (the eval node's rows and summary written).
+    Returns the exit status. ``fatal_label``: a graph that cannot start prints one line
+    ``[LABEL] FATAL: why`` (no traceback) and returns 1 (0 when a stop signal came while it started)."""
+    import sys
+
     from depth_attn.ros.stop_signals import StopSignals
 
-    with StopSignals() as stop:  # repeats are ignored: a second Ctrl-C never interrupts close()
-        graph = Graph(spec)
+    stop = StopSignals().install()  # repeats are ignored: a second Ctrl-C never interrupts close()
+    try:
+        try:
+            graph = Graph(spec)
+        except Exception as exc:
+            if fatal_label is None:
+                raise
+            if stop.received is None:  # (stopped while starting: nothing to report)
+                print(f"[{fatal_label}] FATAL: {exc}", file=sys.stderr)
+            return 0 if stop.received is not None else 1
         stop.on_stop = graph.stop
         if stop.received is not None:  # stopped while the nodes were starting
             graph.stop()
@@ -277,3 +290,8 @@ def run_graph(spec: GraphSpec, duration: Optional[float] = None) -> int:
             return graph.spin(duration)
         finally:
             graph.close()
+    finally:
+        if fatal_label is None:
+            stop.restore()
+        else:  # a node's process is about to exit: a late repeat must not kill it after a clean close
+            stop.ignore_from_now()
