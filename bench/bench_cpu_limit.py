@@ -74,10 +74,12 @@ def matmul_ceiling(threads: int, n: int = 2048, runs: int = 20) -> float:
     return 2 * n ** 3 / float(np.median(times)) / 1e9
 
 
-def config_for(variant: str, backend: str, precision: str, calibration: Path, frames: int):
+def config_for(variant: str, backend: str, precision: str, calibration: Path, frames: int, torch_threads: int = 0):
     from depth_attn.inference import EstimatorConfig
 
     options = {"calibration": str(calibration), "calibration_frames": frames} if precision == "int8" else {}
+    if backend == "torch" and torch_threads:
+        options["threads"] = torch_threads
     return EstimatorConfig(variant=variant, weights="auto", backend=backend, precision=precision,
                            backend_options=options)
 
@@ -150,11 +152,15 @@ def ov_profile(onnx_path: Path, runs: int) -> Dict[str, object]:
             if item.status.name != "EXECUTED":
                 continue
             name = item.node_name.split("/WithoutBiases")[0]
+            if item.node_type == "FullyConnected" and name.endswith("/Add"):  # named after its fused bias
+                name = name[: -len("/Add")] + "/MatMul"
             kind, node_macs = macs.get(name, (None, 0.0))
             if kind is None:
                 kind = {"Softmax": "softmax", "MVN": "normalisation", "Subgraph": "fused elementwise",
-                        "Eltwise": "elementwise", "Reorder": "layout reorders", "Transpose": "transposes",
-                        "Interpolate": "resize"}.get(item.node_type, f"other ({item.node_type})")
+                        "Eltwise": "elementwise", "Add": "elementwise", "Multiply": "elementwise",
+                        "Reorder": "layout reorders", "Transpose": "transposes", "Interpolate": "resize",
+                        "AvgPool": "pooling", "MaxPool": "pooling", "Concat": "concat/pad", "Pad": "concat/pad",
+                        }.get(item.node_type, f"other ({item.node_type})")
             ms[kind] += item.real_time.total_seconds() * 1e3 / runs
             if i == 0:
                 layer_macs[kind] += node_macs
@@ -209,6 +215,20 @@ def isolation_check(calibration: Path, frames: int, runs: int) -> Dict[str, List
     return ratios
 
 
+def pinning_check(runs: int) -> Dict[str, float]:
+    """OpenVINO's thread pinning (ENABLE_CPU_PINNING) on and off, beside ONNX Runtime: meta p50, in turns."""
+    from depth_attn.inference import EstimatorConfig
+    from depth_attn.inference.turns import measure_in_turns
+
+    def config(backend: str, **options) -> EstimatorConfig:
+        return EstimatorConfig(variant="meta", weights="auto", backend=backend, backend_options=options)
+
+    configs = {"onnxruntime": config("onnxruntime"), "openvino pinned": config("openvino", pinning="true"),
+               "openvino unpinned": config("openvino", pinning="false")}
+    found = measure_in_turns(configs, runs, 10, turns=4, end_to_end=False, progress=False)
+    return {label: result.network.p50_ms for label, result in found.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=150, help="timed runs per backend and variant (default: 150)")
@@ -221,6 +241,9 @@ def main() -> int:
     parser.add_argument("--skip-isolation", action="store_true")
     parser.add_argument("--skip-accuracy", action="store_true", help="no held-out abs_rel")
     parser.add_argument("--profile-runs", type=int, default=30)
+    parser.add_argument("--torch-threads", type=int, default=0,
+                        help="PyTorch's threads (default: its own, one per core; OpenMP's barriers collapse on a "
+                        "loaded machine, where 1 is the fair setting)")
     parser.add_argument("--out", type=Path, default=None, help="also write the Markdown here (and .json beside it)")
     args = parser.parse_args()
     import torch
@@ -233,14 +256,16 @@ def main() -> int:
 
     calibration = args.calibration or data_dir() / "kitti" / "unlabelled" / "drive_a_268"
     threads = torch.get_num_threads()
-    report: Dict[str, object] = {"date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": lscpu_model(),
-                                 "threads": threads, "load_before": machine_load(), "command": " ".join(sys.argv)}
+    report: Dict[str, object] = {"torch_threads": args.torch_threads or threads}
+    report.update(date_utc=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), cpu=lscpu_model(), threads=threads,
+                  load_before=machine_load(), command=" ".join(sys.argv))
     print(f"{report['cpu']}; {report['load_before']}", flush=True)
     ceiling = [matmul_ceiling(threads)]
     print(f"2048x2048 fp32 matmul: {ceiling[0]:.0f} GFLOP/s", flush=True)
     rows = []
     for variant in args.variants:
-        configs = {label: config_for(variant, b, p, calibration, args.calibration_frames) for label, b, p in BACKENDS}
+        configs = {label: config_for(variant, b, p, calibration, args.calibration_frames, args.torch_threads)
+                   for label, b, p in BACKENDS}
         gmacs = model_stats(validate_config("meter", "tiny", variant, "full"), (192, 636)).gmacs
         found = measure_in_turns(configs, args.runs, args.warmup, end_to_end=False)
         for label, result in found.items():
@@ -259,6 +284,8 @@ def main() -> int:
     if not args.skip_isolation:
         report["isolation"] = isolation_check(calibration, args.calibration_frames, args.isolation_runs)
         print("openvino/onnxruntime p50, meta:", json.dumps(report["isolation"]), flush=True)
+        report["pinning"] = pinning_check(args.isolation_runs)
+        print("pinning, meta p50 ms:", json.dumps(report["pinning"]), flush=True)
     meta = DepthEstimator(config_for("meta", "onnxruntime", "fp32", calibration, 0)).backend.onnx_path
     import tempfile
 
@@ -288,7 +315,8 @@ def to_markdown(report: Dict[str, object]) -> str:
              f"- load: before {report['load_before']}; after {report['load_after']}",
              f"- fp32 ceiling: 2048x2048 torch.mm, {report['ceiling_gflops'][0]:.0f} GFLOP/s at the start, "
              f"{report['ceiling_gflops'][1]:.0f} at the end (fractions below: of {ceiling:.0f})",
-             f"- timing: {report['method']}", f"- command: `{report['command']}`", "",
+             f"- timing: {report['method']}; PyTorch with {report['torch_threads']} thread(s)",
+             f"- command: `{report['command']}`", "",
              "| variant | backend | p50 ms | p90 ms | GFLOP/s | of ceiling | vs ONNX Runtime fp32 | held-out abs_rel |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     rows = report["rows"]
@@ -301,6 +329,9 @@ def to_markdown(report: Dict[str, object]) -> str:
         lines += ["", "OpenVINO / ONNX Runtime fp32 p50 (meta), three measurements each:", ""]
         for how, values in report["isolation"].items():
             lines.append(f"- {how}: " + ", ".join(f"{v:.2f}" for v in values))
+    if "pinning" in report:
+        lines += ["", "OpenVINO thread pinning, meta p50 in turns (ms): "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in report["pinning"].items())]
     start = report["openvino_start_ms"]
     lines += ["", f"OpenVINO start (meta, new process each): cold (compile) {np.median(start['cold']):.0f} ms, "
               f"warm (model cache) {np.median(start['warm']):.0f} ms (medians of {len(start['cold'])})", ""]
