@@ -23,6 +23,15 @@ def _plt():
     return plt
 
 
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def label(row: StudyRow, rows: Sequence[StudyRow]) -> str:
     """variant/placement, with the network and size where the rows mix them."""
     c = row.config
@@ -50,10 +59,7 @@ def plot_zoo(result: StudyResult, path: Path) -> Path:
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in VARIANT_COLOURS.values()]
     axes[0].legend(handles, list(VARIANT_COLOURS), fontsize=8, ncol=4, loc="upper left")
     axes[0].set_title(f"the zoo: {len(zoo)} configurations ({result.settings.dataset} input sizes)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_latency(result: StudyResult, path: Path) -> Path:
@@ -77,10 +83,7 @@ def plot_latency(result: StudyResult, path: Path) -> Path:
     ax.set_xlabel("network p50 latency, ms (line to p90; hatched: untrained, timed only)")
     ax.grid(alpha=0.3, axis="x")
     ax.set_title("latency, all configurations and backends interleaved in one run")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_pareto(result: StudyResult, path: Path) -> Path:
@@ -119,10 +122,7 @@ def plot_pareto(result: StudyResult, path: Path) -> Path:
             ax.legend(fontsize=7, loc="upper right")
         ax.set_title(f"{unit} against latency")
     fig.suptitle("colour = variant, marker = backend, outlined = on the front", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_embeddings(result: StudyResult, path: Path) -> Path:
@@ -152,10 +152,7 @@ def plot_embeddings(result: StudyResult, path: Path) -> Path:
     ax.set_xlabel("principal direction", fontsize=8)
     ax.set_ylabel("standard deviation", fontsize=8)
     ax.set_title(f"spread per direction ({result.settings.entropy_dims} kept)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_entropy(result: StudyResult, path: Path) -> Path:
@@ -172,10 +169,7 @@ def plot_entropy(result: StudyResult, path: Path) -> Path:
         ax.set_ylabel("abs_rel")
         ax.grid(alpha=0.3)
         ax.set_title(title if usable else f"{title}: not measurable", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def write_figures(result: StudyResult) -> List[Path]:
