@@ -117,16 +117,16 @@ def machine_info() -> Dict[str, str]:
 
 def choose_rows(settings: StudySettings) -> List[StudyRow]:
     """The configurations with weights (evaluated and timed), then the untrained ones asked for
-    (timed only). A configuration named in ``configs`` without weights is timed only."""
+    (timed only). A configuration named in ``configs`` or ``timed`` without weights is timed only."""
     chosen = list(settings.configs) if settings.configs is not None else list_configs()
     rows: List[StudyRow] = []
     for config in chosen:
         name, why = trained_weights(config, settings.dataset)
         if name or settings.configs is not None:
             rows.append(StudyRow(config, name, why))
-    for config in settings.timed:
+    for config in settings.timed:  # one with weights after all is evaluated like the others
         if all(r.config != config for r in rows):
-            rows.append(StudyRow(config, None, trained_weights(config, settings.dataset)[1]))
+            rows.append(StudyRow(config, *trained_weights(config, settings.dataset)))
     if not rows:
         raise ValueError(f"no configuration to study: none has {settings.dataset} weights on this machine "
                          "(`depth-attn weights list`); name some with --configs or --timed")
