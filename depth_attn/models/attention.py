@@ -22,119 +22,67 @@ projection) loads it from the baseline checkpoint.
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-GridHW = Tuple[int, int]
-SOURCES = ("self", "sam", "crf")
-LAYOUTS = ("meter", "swin")
-
-
-# ---------------------------------------------------------------------------------------------
-# helpers
-
-
-def relative_position_index(win: int) -> torch.Tensor:
-    """(win^2, win^2) index into a (2 win - 1)^2 table of relative offsets (Swin's layout)."""
-    coords = torch.stack(torch.meshgrid(torch.arange(win), torch.arange(win), indexing="ij")).flatten(1)
-    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)
-    return (rel[..., 0] + win - 1) * (2 * win - 1) + (rel[..., 1] + win - 1)
-
-
-def add_window_mask(scores: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
-    """scores (B * nW, H, N, M) + mask (nW, N, M) broadcast over batch and heads."""
-    if mask is None:
-        return scores
-    nw = mask.shape[0]
-    bw, h, n, m = scores.shape
-    return (scores.view(bw // nw, nw, h, n, m) + mask[None, :, None]).view(bw, h, n, m)
-
-
-def tokens_to_map(x: torch.Tensor, grid_hw: GridHW) -> torch.Tensor:
-    """(B', N, C) -> (B', C, h, w)."""
-    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], grid_hw[0], grid_hw[1])
-
-
-def map_to_tokens(x: torch.Tensor) -> torch.Tensor:
-    return x.flatten(2).transpose(1, 2)
-
-
-def _check_source(source: str, layout: str) -> None:
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    if layout == "meter" and source != "self":
-        raise ValueError("the METER layout is self-attention only")
-
+from depth_attn.models.mixing import (  # noqa: F401 (add_window_mask, relative_position_index: imported from here)
+    LAYOUTS,
+    SOURCES,
+    GridHW,
+    TokenMixer,
+    add_window_mask,
+    attend,
+    map_to_tokens,
+    relative_position_index,
+    split_heads,
+    tokens_to_map,
+)
 
 # ---------------------------------------------------------------------------------------------
 # base attention (self or cross), optional window relative position bias
 
 
-class HeadAttention(nn.Module):
+class HeadAttention(TokenMixer):
     """Multi-head attention with the projections of the originals; the base of MoH.
 
     ``window`` adds Swin's learned relative position bias for a ``window`` x ``window`` grid."""
 
-    def __init__(
-        self,
-        dim: int,
-        heads: int,
-        head_dim: Optional[int] = None,
-        source: str = "self",
-        layout: str = "swin",
-        window: Optional[int] = None,
-        qkv_bias: bool = True,
-    ) -> None:
-        super().__init__()
-        _check_source(source, layout)
-        self.dim, self.heads, self.source, self.layout = dim, heads, source, layout
-        self.head_dim = head_dim or dim // heads
-        inner = self.heads * self.head_dim
-        if source == "crf" and inner != dim:
-            raise ValueError("the CRF values are not projected: heads * head_dim must equal dim")
-        self.scale = self.head_dim**-0.5
-        if layout == "meter":
+    def __init__(self, dim: int, heads: int, head_dim: Optional[int] = None, qkv_bias: bool = True,
+                 **where: Any) -> None:
+        """``where``: ``TokenMixer``'s source, layout and window."""
+        super().__init__(**where)
+        inner = self._init_heads(dim, heads, head_dim)
+        if self.layout == "meter":
             self.to_qkv = nn.Linear(dim, 3 * inner, bias=False)
-            self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(0.0))
+        elif self.source == "self":
+            self.qkv = nn.Linear(dim, 3 * inner, bias=qkv_bias)
+        elif self.source == "sam":
+            self.q = nn.Linear(dim, inner, bias=qkv_bias)
+            self.kv = nn.Linear(dim, 2 * inner, bias=qkv_bias)
         else:
-            if source == "self":
-                self.qkv = nn.Linear(dim, 3 * inner, bias=qkv_bias)
-            elif source == "sam":
-                self.q = nn.Linear(dim, inner, bias=qkv_bias)
-                self.kv = nn.Linear(dim, 2 * inner, bias=qkv_bias)
-            else:
-                self.qk = nn.Linear(dim, 2 * inner, bias=qkv_bias)
-            self.proj = nn.Linear(inner, dim)
-        self.window = window
-        if window is not None:
-            self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, heads))
+            self.qk = nn.Linear(dim, 2 * inner, bias=qkv_bias)
+        self._init_output(inner, dim)
+        if self.window is not None:
+            self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * self.window - 1) ** 2, heads))
             nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
-            self.register_buffer("relative_position_index", relative_position_index(window), persistent=False)
+            self.register_buffer("relative_position_index", relative_position_index(self.window), persistent=False)
 
     # -- pieces shared with the variants
     def project(self, x: torch.Tensor, context: Optional[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
         """q (B', H, N, d), k and v (B', H, M, d)."""
-        b, n, _ = x.shape
         h, d = self.heads, self.head_dim
         if self.layout == "meter" or self.source == "self":
-            qkv = (self.to_qkv if self.layout == "meter" else self.qkv)(x)
-            qkv = qkv.reshape(b, n, 3, h, d).permute(2, 0, 3, 1, 4)
-            return qkv[0], qkv[1], qkv[2]
-        if context is None:
-            raise ValueError(f"{self.source} attention needs a context tensor")
-        m = context.shape[1]
+            q, k, v = split_heads((self.to_qkv if self.layout == "meter" else self.qkv)(x), 3, h, d)
+            return q, k, v
+        self._check_context(context)
         if self.source == "sam":
-            q = self.q(x).reshape(b, n, h, d).transpose(1, 2)
-            kv = self.kv(context).reshape(b, m, 2, h, d).permute(2, 0, 3, 1, 4)
-            return q, kv[0], kv[1]
-        qk = self.qk(x).reshape(b, n, 2, h, d).permute(2, 0, 3, 1, 4)
-        v = context.reshape(b, m, h, d).transpose(1, 2)
-        return qk[0], qk[1], v
+            k, v = split_heads(self.kv(context), 2, h, d)
+            return split_heads(self.q(x), 1, h, d)[0], k, v
+        q, k = split_heads(self.qk(x), 2, h, d)
+        return q, k, split_heads(context, 1, h, d)[0]
 
     def position_bias(self) -> Optional[torch.Tensor]:
         if self.window is None:
@@ -143,24 +91,10 @@ class HeadAttention(nn.Module):
         bias = self.relative_position_bias_table[self.relative_position_index.reshape(-1)]
         return bias.reshape(n, n, self.heads).permute(2, 0, 1)  # (H, N, N)
 
-    def output(self, heads_out: torch.Tensor) -> torch.Tensor:
-        """(B', N, H * d) -> (B', N, dim)."""
-        return self.to_out(heads_out) if self.layout == "meter" else self.proj(heads_out)
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        context: Optional[torch.Tensor] = None,
-        mask: Optional[torch.Tensor] = None,
-        grid_hw: Optional[GridHW] = None,
-    ) -> torch.Tensor:
+    def mix(self, x, context, mask, grid_hw) -> torch.Tensor:
         q, k, v = self.project(x, context)
-        scores = (q * self.scale) @ k.transpose(-2, -1)
         bias = self.position_bias()
-        if bias is not None:
-            scores = scores + bias[None]
-        scores = add_window_mask(scores, mask)
-        out = scores.softmax(dim=-1) @ v
+        out = attend(q * self.scale, k, v, mask, None if bias is None else bias[None])
         b, n = x.shape[:2]
         return self.output(out.transpose(1, 2).reshape(b, n, self.heads * self.head_dim))
 
@@ -182,7 +116,7 @@ def _restricted_mean(x: torch.Tensor, same: torch.Tensor, dim: int) -> torch.Ten
     return total / count
 
 
-class MetaMixer(nn.Module):
+class MetaMixer(TokenMixer):
     """AvgPool2d(3, stride 1, padding 1, count_include_pad=False) on the 2-D token grid, minus the
     input (self mixing). No queries, keys, values or parameters.
 
@@ -196,25 +130,13 @@ class MetaMixer(nn.Module):
     mean is a restricted mean along rows, then along columns."""
 
     def __init__(self, window: Optional[int] = None, source: str = "self") -> None:
-        super().__init__()
-        _check_source(source, "swin")
-        self.window = window
-        self.source = source
+        super().__init__(source, "swin", window)
         self.pool = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        context: Optional[torch.Tensor] = None,
-        mask: Optional[torch.Tensor] = None,
-        grid_hw: Optional[GridHW] = None,
-    ) -> torch.Tensor:
-        grid = grid_hw or (self.window, self.window)
-        if grid[0] is None:
-            raise ValueError("MetaMixer needs grid_hw (or a window size)")
+    def mix(self, x, context, mask, grid_hw) -> torch.Tensor:
+        grid = self.grid(grid_hw)
+        self._check_context(context, "mixing")
         src = x if self.source == "self" else context
-        if src is None:
-            raise ValueError(f"{self.source} mixing needs a context tensor")
         if mask is None:
             pooled = map_to_tokens(self.pool(tokens_to_map(src, grid)))
         else:
@@ -242,7 +164,7 @@ class MetaMixer(nn.Module):
 # pyra: PVT spatial-reduction attention
 
 
-class PyraAttention(nn.Module):
+class PyraAttention(TokenMixer):
     """Queries from every token; keys and values from the grid reduced by Conv2d(d, d, R, R) and a
     LayerNorm (R^2 fewer keys). The grid is zero-padded up to a multiple of R (7x7 windows with
     R = 2 give 4x4 keys). In cross-attention the reduction applies to the key/value input(s).
@@ -250,40 +172,26 @@ class PyraAttention(nn.Module):
     Under a shifted-window mask a reduced key takes the region of its block's top-left token,
     which is exact whenever (window - shift) is a multiple of R (7 - 3 = 4, R = 2)."""
 
-    def __init__(
-        self,
-        dim: int,
-        heads: int,
-        head_dim: Optional[int] = None,
-        sr_ratio: int = 2,
-        source: str = "self",
-        layout: str = "swin",
-        window: Optional[int] = None,
-        qkv_bias: bool = True,
-    ) -> None:
-        super().__init__()
-        _check_source(source, layout)
+    def __init__(self, dim: int, heads: int, head_dim: Optional[int] = None, sr_ratio: int = 2,
+                 qkv_bias: bool = True, **where: Any) -> None:
+        """``where``: ``TokenMixer``'s source, layout and window."""
+        super().__init__(**where)
+        layout, source = self.layout, self.source
         if sr_ratio < 1:
             raise ValueError(f"sr_ratio must be >= 1, got {sr_ratio}")
-        self.dim, self.heads, self.source, self.layout, self.window = dim, heads, source, layout, window
-        self.head_dim = head_dim or dim // heads
         self.sr_ratio = sr_ratio
-        inner = self.heads * self.head_dim
-        if source == "crf" and inner != dim:
-            raise ValueError("the CRF values are not projected: heads * head_dim must equal dim")
-        self.scale = self.head_dim**-0.5
+        inner = self._init_heads(dim, heads, head_dim)
         bias = qkv_bias and layout != "meter"
         if layout == "meter":
             self.to_q = nn.Linear(dim, inner, bias=False)
             self.to_kv = nn.Linear(dim, 2 * inner, bias=False)
-            self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(0.0))
         else:
             self.q = nn.Linear(dim, inner, bias=bias)
             if source == "crf":
                 self.k = nn.Linear(dim, inner, bias=bias)
             else:
                 self.kv = nn.Linear(dim, 2 * inner, bias=bias)
-            self.proj = nn.Linear(inner, dim)
+        self._init_output(inner, dim)
         self.sr = nn.Conv2d(dim, dim, sr_ratio, stride=sr_ratio)
         self.norm = nn.LayerNorm(dim)
         if source == "crf":  # keys come from x, values from the upstream stream: reduce both
@@ -309,20 +217,11 @@ class PyraAttention(nn.Module):
         keys = (rows[:, None] * grid[1] + cols[None, :]).reshape(-1)
         return mask.index_select(2, keys)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        context: Optional[torch.Tensor] = None,
-        mask: Optional[torch.Tensor] = None,
-        grid_hw: Optional[GridHW] = None,
-    ) -> torch.Tensor:
-        grid = grid_hw or (self.window, self.window)
-        if grid[0] is None:
-            raise ValueError("PyraAttention needs grid_hw (or a window size)")
+    def mix(self, x, context, mask, grid_hw) -> torch.Tensor:
+        grid = self.grid(grid_hw)
         b, n, _ = x.shape
         h, d = self.heads, self.head_dim
-        if self.source != "self" and context is None:
-            raise ValueError(f"{self.source} attention needs a context tensor")
+        self._check_context(context)
         if self.layout == "meter":
             q = self.to_q(x)
             kv = self.to_kv(self._reduce(x, grid, self.sr, self.norm))
@@ -334,14 +233,10 @@ class PyraAttention(nn.Module):
                 kv = torch.cat([k, v], dim=-1)
             else:
                 kv = self.kv(self._reduce(x if self.source == "self" else context, grid, self.sr, self.norm))
-        m = kv.shape[1]
-        q = q.reshape(b, n, h, d).transpose(1, 2)
-        kv = kv.reshape(b, m, 2, h, d).permute(2, 0, 3, 1, 4)
-        scores = (q * self.scale) @ kv[0].transpose(-2, -1)
-        if mask is not None:
-            scores = add_window_mask(scores, self.reduce_mask(mask, grid))
-        out = (scores.softmax(dim=-1) @ kv[1]).transpose(1, 2).reshape(b, n, h * d)
-        return self.to_out(out) if self.layout == "meter" else self.proj(out)
+        k, v = split_heads(kv, 2, h, d)
+        reduced_mask = None if mask is None else self.reduce_mask(mask, grid)
+        out = attend(split_heads(q, 1, h, d)[0] * self.scale, k, v, reduced_mask)
+        return self.output(out.transpose(1, 2).reshape(b, n, h * d))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,19 +259,10 @@ class MoHAttention(HeadAttention):
     token). In training, ``aux_loss`` holds this call's load-balance loss, E * sum_i f_i P_i,
     attached to the graph (never detached); ``load_balance_loss(model)`` collects it."""
 
-    def __init__(
-        self,
-        dim: int,
-        heads: int,
-        head_dim: Optional[int] = None,
-        shared: int = 1,
-        top_k: int = 1,
-        source: str = "self",
-        layout: str = "swin",
-        window: Optional[int] = None,
-        qkv_bias: bool = True,
-    ) -> None:
-        super().__init__(dim, heads, head_dim, source, layout, window, qkv_bias)
+    def __init__(self, dim: int, heads: int, head_dim: Optional[int] = None, shared: int = 1, top_k: int = 1,
+                 **attention: Any) -> None:
+        """``attention``: the rest of ``HeadAttention``'s arguments (source, layout, window, qkv_bias)."""
+        super().__init__(dim, heads, head_dim, **attention)
         routed = heads - shared
         if not 1 <= shared <= heads or not (0 <= top_k <= routed) or (routed > 0 and top_k == 0):
             raise ValueError(f"MoH split {shared} shared + top-{top_k} of {routed} routed is invalid for {heads} heads")
@@ -408,13 +294,7 @@ class MoHAttention(HeadAttention):
         balance = self.wg_0(x).softmax(dim=-1) * 2
         return shared * balance[..., :1], routed * balance[..., 1:], index
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        context: Optional[torch.Tensor] = None,
-        mask: Optional[torch.Tensor] = None,
-        grid_hw: Optional[GridHW] = None,
-    ) -> torch.Tensor:
+    def mix(self, x, context, mask, grid_hw) -> torch.Tensor:
         b, n, _ = x.shape
         s, d = self.shared, self.head_dim
         q, k, v = self.project(x, context)
@@ -423,10 +303,8 @@ class MoHAttention(HeadAttention):
         shared_gates, routed_gates, index = self.gates(x)
 
         # shared heads: dense attention
-        scores = q[:, :s] @ k[:, :s].transpose(-2, -1)
-        if bias is not None:
-            scores = scores + bias[None, :s]
-        out_shared = add_window_mask(scores, mask).softmax(dim=-1) @ v[:, :s]  # (B', S, N, d)
+        shared_bias = None if bias is None else bias[None, :s]
+        out_shared = attend(q[:, :s], k[:, :s], v[:, :s], mask, shared_bias)  # (B', S, N, d)
         parts = [out_shared.transpose(1, 2) * shared_gates[..., None]]  # (B', N, S, d)
 
         if self.routed > 0:
@@ -440,10 +318,7 @@ class MoHAttention(HeadAttention):
         m = k.shape[2]
         kk = self.top_k
         if kk == e:  # every routed head is kept: nothing to skip, gate them densely
-            scores = q @ k.transpose(-2, -1)
-            if bias is not None:
-                scores = scores + bias[None, self.shared :]
-            out = add_window_mask(scores, mask).softmax(dim=-1) @ v
+            out = attend(q, k, v, mask, None if bias is None else bias[None, self.shared :])
             dense_gates = torch.zeros(bw, n, e, dtype=gates.dtype, device=gates.device).scatter(2, index, gates)
             return out.transpose(1, 2) * dense_gates[..., None]
         # gather, per token, the query, keys, values (and position bias) of its own top-K heads
@@ -480,33 +355,20 @@ def clear_load_balance_loss(model: nn.Module) -> None:
             module.aux_loss = None
 
 
-MIXER_TYPES = {"meta": MetaMixer, "pyra": PyraAttention, "moh": MoHAttention}
-
-
-def make_mixer(
-    variant: str,
-    dim: int,
-    heads: int,
-    head_dim: Optional[int] = None,
-    source: str = "self",
-    layout: str = "swin",
-    window: Optional[int] = None,
-    sr_ratio: int = 2,
-    moh_split: Optional[Tuple[int, int]] = None,
-) -> nn.Module:
+def make_mixer(variant: str, dim: int, heads: int, head_dim: Optional[int] = None, sr_ratio: int = 2,
+               moh_split: Optional[Tuple[int, int]] = None, **where: Any) -> nn.Module:
     """The token mixer of a variant: ``base`` (HeadAttention), ``meta``, ``pyra`` or ``moh``
-    (``moh_split`` = (shared heads, top-K of the rest); default a quarter shared, top half)."""
-    if variant == "base":
-        return HeadAttention(dim, heads, head_dim, source=source, layout=layout, window=window)
+    (``moh_split`` = (shared heads, top-K of the rest); default a quarter shared, top half).
+    ``where``: where it mixes, as ``HeadAttention`` takes it (``source``, ``layout``, ``window``)."""
     if variant == "meta":
-        return MetaMixer(window, source=source)
+        return MetaMixer(where.get("window"), source=where.get("source", "self"))
+    if variant == "base":
+        return HeadAttention(dim, heads, head_dim, **where)
     if variant == "pyra":
-        return PyraAttention(dim, heads, head_dim, sr_ratio=sr_ratio, source=source, layout=layout, window=window)
+        return PyraAttention(dim, heads, head_dim, sr_ratio=sr_ratio, **where)
     if variant == "moh":
         shared, top_k = moh_split or default_moh_split(heads)
-        return MoHAttention(
-            dim, heads, head_dim, shared=shared, top_k=top_k, source=source, layout=layout, window=window
-        )
+        return MoHAttention(dim, heads, head_dim, shared=shared, top_k=top_k, **where)
     raise ValueError(f"unknown variant {variant!r}")
 
 
