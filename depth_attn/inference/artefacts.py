@@ -166,7 +166,7 @@ def engine_artefact(
         trt_backend.build_engine(onnx_path, path, precision, batches, workspace_gb, device)
 
     label = f"{source.label}_{precision}"
-    return cache.get_or_load("engines", label, key, "model.engine", build, trt_backend.load_engine, force)
+    return cache.get_or_build("engines", label, key, "model.engine", build, trt_backend.load_engine, force)
 
 
 # ------------------------------------------------------------------------------ int8 for ONNX Runtime

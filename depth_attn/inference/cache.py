@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Mapping, Optional
 
@@ -56,7 +56,7 @@ class CacheResult:
     path: Path
     hit: bool  # True: reused as it was; False: built now
     reason: str  # why it was built ("" on a hit)
-    loaded: object = field(default=None, repr=False, compare=False)  # what get_or_load's loader returned
+    loaded: object = field(default=None, repr=False, compare=False)  # what get_or_build's validate returned
 
     @property
     def status(self) -> str:
@@ -81,7 +81,8 @@ class CacheEntry:
 
 class ArtefactCache:
     """``get_or_build(kind, label, key, filename, build, validate)`` is the only way artefacts are
-    made: ``build(tmp_path)`` writes the artefact, ``validate(path)`` raises if it cannot be used."""
+    made: ``build(tmp_path)`` writes the artefact, ``validate(path)`` raises if it cannot be used (and
+    may return it loaded)."""
 
     def __init__(self, root: Optional[Path] = None) -> None:
         self.root = Path(root) if root is not None else artefacts_dir()
@@ -96,23 +97,32 @@ class ArtefactCache:
         key: Mapping[str, object],
         filename: str,
         build: Callable[[Path], None],
-        validate: Optional[Callable[[Path], None]] = None,
+        validate: Optional[Callable[[Path], object]] = None,
         force: bool = False,
     ) -> CacheResult:
+        """``validate(path)`` raises if the artefact cannot be used; what it returns is ``result.loaded``,
+        so a check that is the load itself (an engine that takes seconds to deserialise) runs once on a
+        hit, not once to check and again to use. An entry that fails it is rebuilt."""
         folder = self.entry_folder(kind, label, key)
+        checked: Dict[str, object] = {}
+
+        def check_and_keep(path: Path) -> None:
+            checked["loaded"] = validate(path)
+
+        check = check_and_keep if validate is not None else None
         target = folder / filename
         if not force and target.is_file():
             # A complete entry is only read: no lock, no write, so a read-only cache (a robot's
             # read-only image) serves it. Builders write atomically, so it is never half-seen.
-            if self._problem(folder, filename, key, validate) is None:
+            if self._problem(folder, filename, key, check) is None:
                 log.debug("artefact cache hit: %s", target)
-                return CacheResult(target, True, "")
+                return CacheResult(target, True, "", checked.get("loaded"))
         try:
             folder.mkdir(parents=True, exist_ok=True)
             with open(folder / ".lock", "a"):
                 pass
         except OSError as exc:
-            why = "forced rebuild" if force else (self._problem(folder, filename, key, validate) or "not cached yet")
+            why = "forced rebuild" if force else (self._problem(folder, filename, key, check) or "not cached yet")
             raise CacheReadOnlyError(
                 f"the artefact cache {self.root} cannot be written ({exc.strerror or exc}) and its {kind} for {label} "
                 f"must be built ({why}). Build it once where the cache is writable (same machine, same "
@@ -121,37 +131,16 @@ class ArtefactCache:
             ) from None
         with _locked(folder / ".lock"):
             # Checked under the lock: another process may have just finished building it.
-            problem = "forced rebuild" if force else self._problem(folder, filename, key, validate)
+            problem = "forced rebuild" if force else self._problem(folder, filename, key, check)
             if problem is None:
                 log.debug("artefact cache hit: %s", target)
-                return CacheResult(target, True, "")
+                return CacheResult(target, True, "", checked.get("loaded"))
             if problem != "not cached yet":
                 message = f"cached {kind} {target} is unusable ({problem}); rebuilding it"
                 log.warning(message)
                 warnings.warn(message, CacheWarning, stacklevel=2)
-            self._build(folder, filename, key, kind, label, build, validate)
-        return CacheResult(target, False, problem)
-
-    def get_or_load(
-        self,
-        kind: str,
-        label: str,
-        key: Mapping[str, object],
-        filename: str,
-        build: Callable[[Path], None],
-        load: Callable[[Path], object],
-        force: bool = False,
-    ) -> CacheResult:
-        """``get_or_build`` whose loadability check is the load itself: ``load(path)`` runs once on a
-        hit (not once to check and again to use, as for an engine that takes seconds to deserialise),
-        and what it returned is ``result.loaded``. An entry that fails to load is rebuilt, as ever."""
-        loaded: Dict[str, object] = {}
-
-        def load_as_check(path: Path) -> None:
-            loaded["value"] = load(path)
-
-        result = self.get_or_build(kind, label, key, filename, build, load_as_check, force)
-        return replace(result, loaded=loaded["value"])
+            self._build(folder, filename, key, kind, label, build, check)
+        return CacheResult(target, False, problem, checked.get("loaded"))
 
     def _problem(
         self, folder: Path, filename: str, key: Mapping[str, object], validate: Optional[Callable[[Path], None]]

@@ -74,13 +74,8 @@ def create_backend(
         choose_providers(str(options.get("device", "cpu")), str(options.get("precision", "fp32")), providers,
                          import_onnxruntime().get_available_providers())
         artefact_options = {k: options.pop(k) for k in _ORT_ARTEFACT_OPTIONS if k in options}
-        status = "given"
-        if not options.get("onnx_path"):
-            result = _onnx_for(source, artefact_options, str(options.get("precision", "fp32")))
-            options["onnx_path"], status = result.path, result.status
-        backend = OnnxRuntimeBackend(**options)
-        backend.artefact_status = status
-        return backend
+        return _file_backend(OnnxRuntimeBackend, options, "onnx_path",
+                             lambda: _onnx_for(source, artefact_options, str(options.get("precision", "fp32"))))
     if name == "tensorrt":
         from depth_attn.inference.backends.tensorrt_backend import TensorRTBackend, import_tensorrt
 
@@ -89,14 +84,9 @@ def create_backend(
         options.setdefault("device", "cuda")
         if options["device"] == "cpu":
             options["device"] = "cuda"
-        status = "given"
-        if not options.get("engine_path"):
-            result = _engine_for(source, options, artefact_options)
-            options["engine_path"], status = result.path, result.status
-            options["loaded_engine"] = result.loaded  # deserialised once, by the cache's load check
-        backend = TensorRTBackend(**options)
-        backend.artefact_status = status
-        return backend
+        # the engine comes deserialised (loaded_engine), once, by the cache's load check
+        return _file_backend(TensorRTBackend, options, "engine_path",
+                             lambda: _engine_for(source, options, artefact_options), loaded_option="loaded_engine")
     if name == "openvino":
         from depth_attn.inference.backends.openvino_backend import (
             OpenVINOBackend,
@@ -109,10 +99,7 @@ def create_backend(
         precision = str(options.get("precision", "fp32"))
         if precision not in ("fp32", "int8"):
             raise BackendError(f"precision must be fp32 or int8 with the openvino backend, got {precision!r}")
-        status = "given"
-        if not options.get("onnx_path"):
-            result = _onnx_for(source, artefact_options, precision)
-            options["onnx_path"], status = result.path, result.status
+        status = _take_artefact(options, "onnx_path", lambda: _onnx_for(source, artefact_options, precision))
         cache_entry = None
         if flag(options.pop("model_cache", True)):
             cache_entry = _openvino_cache_for(options["onnx_path"], precision)
@@ -124,6 +111,29 @@ def create_backend(
         backend.artefact_status = f"{status}; {compiled}"
         return backend
     raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def _take_artefact(options: Dict, path_option: str, artefact: Callable[[], object],
+                   loaded_option: Optional[str] = None) -> str:
+    """The file a backend runs (an ONNX file, an engine) into ``options[path_option]``: the one given,
+    else the cache's (``artefact()``: found, or built now), with what the cache loaded as
+    ``options[loaded_option]``; its artefact status ("given", "hit", "built (why)")."""
+    if options.get(path_option):
+        return "given"
+    result = artefact()
+    options[path_option] = result.path
+    if loaded_option:
+        options[loaded_option] = result.loaded
+    return result.status
+
+
+def _file_backend(cls: type, options: Dict, path_option: str, artefact: Callable[[], object],
+                  loaded_option: Optional[str] = None) -> Backend:
+    """``cls`` on its file (``_take_artefact``), its ``artefact_status`` saying where it came from."""
+    status = _take_artefact(options, path_option, artefact, loaded_option)
+    backend = cls(**options)
+    backend.artefact_status = status
+    return backend
 
 
 def choose_backend(device: str = "cpu") -> Tuple[str, str]:
