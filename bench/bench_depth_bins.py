@@ -25,6 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_common import write_report  # noqa: E402 (bench/ is the script's folder)
+
 BINS = ((0.0, 5.0), (5.0, 10.0), (10.0, 20.0), (20.0, 40.0), (40.0, 80.0))
 SCAN_BINS = ((0.0, 20.0), (20.0, 40.0), (40.0, 80.0))
 NETWORKS = {"base": "meter-xxs-kitti", "meta": "meter-xxs-meta-kitti", "pyra": "meter-xxs-pyra-kitti",
@@ -117,11 +119,7 @@ def main() -> int:
     for weights, height, beams, median, relative, by_range in scan_rows:
         lines.append(f"| {weights} | {height} | {beams} | {median:.3f} | {relative:.4f} | "
                      + " | ".join(f"{m:.2f} ({n})" for m, n in by_range) + " |")
-    print("\n".join(lines))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(lines) + "\n")
-    return 0
+    return write_report(lines, args.out)
 
 
 if __name__ == "__main__":

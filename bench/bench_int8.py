@@ -20,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_common import write_report  # noqa: E402 (bench/ is the script's folder)
+
 VARIANTS = ("base", "meta", "pyra", "moh")
 
 
@@ -124,11 +126,7 @@ def main() -> int:
         for op in sorted(set(prof8) | set(prof32), key=lambda o: -max(prof8.get(o, 0), prof32.get(o, 0)))[:16]:
             lines.append(f"| {op} | {prof8.get(op, 0):.2f} | {prof32.get(op, 0):.2f} |")
         lines.append(f"| total | {sum(prof8.values()):.2f} | {sum(prof32.values()):.2f} |")
-    print("\n".join(lines))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(lines) + "\n")
-    return 0
+    return write_report(lines, args.out)
 
 
 if __name__ == "__main__":

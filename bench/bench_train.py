@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import yaml
+from bench_common import write_report  # (bench/, the script's folder, is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,11 +91,7 @@ def main() -> int:
         "",
         f"2 processes / 1 process: {two / one:.2f}x",
     ]
-    print("\n".join(lines))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(lines) + "\n")
-    return 0
+    return write_report(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_common import write_report  # noqa: E402 (bench/ is the script's folder)
+
 VARIANTS = ("base", "meta", "pyra", "moh")
 
 
@@ -67,11 +69,7 @@ def main() -> int:
     cost = results["meta"][2] - results["base"][2]
     lines += ["", f"fastest: {fastest}; meta vs base: {results['meta'][0] / results['base'][0]:.2f}x latency, "
               f"KITTI 2015 abs_rel {cost:+.4f}"]
-    print("\n".join(lines))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(lines) + "\n")
-    return 0
+    return write_report(lines, args.out)
 
 
 if __name__ == "__main__":

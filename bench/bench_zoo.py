@@ -72,20 +72,11 @@ def selected_configs(networks: Sequence[str], sizes: Sequence[str]):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--network",
-        nargs="+",
-        default=["meter", "pixelformer", "newcrfs"],
-        choices=["meter", "pixelformer", "newcrfs"],
-        help="networks to measure",
-    )
-    parser.add_argument(
-        "--size",
-        nargs="+",
-        default=["tiny", "base", "large"],
-        choices=["tiny", "base", "large"],
-        help="sizes (Swin-based networks are measured at tiny only)",
-    )
+    from depth_attn.models.registry import NETWORKS, SIZES
+
+    for flag, names, what in (("--network", NETWORKS, "networks to measure"),
+                              ("--size", SIZES, "sizes (Swin-based networks are measured at tiny only)")):
+        parser.add_argument(flag, nargs="+", default=list(names), choices=names, help=what)
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls per configuration")
     parser.add_argument(
         "--repeats",
