@@ -45,10 +45,6 @@ class SheetLayout:
     panels: Tuple[Tuple[Tuple[int, int], ...], ...]
     max_depth: float
 
-    @property
-    def panel_count(self) -> int:
-        return self.rows * self.cols
-
 
 def depth_scale_max(gts: Iterable[np.ndarray], cap: float = 80.0) -> float:
     """The top of the one metres scale: the 99th percentile of the ground truth, up to the next 10 m."""

@@ -216,10 +216,6 @@ class DepthEstimator:
             info["auto_choice"] = self.auto_choice  # backend auto: what it chose here, and why
         return info
 
-    def network_intrinsics(self, camera: Intrinsics, camera_wh: Tuple[int, int]) -> Intrinsics:
-        """The intrinsics of the network's input image (the camera image resized to it)."""
-        return camera.resized(camera_wh, (self.input_hw[1], self.input_hw[0]))
-
     def view_for(self, intrinsics: Optional[Intrinsics], camera_wh: Tuple[int, int]) -> CanonicalView:
         """How a ``camera_wh`` image with these intrinsics goes into the network (cached per camera):
         the canonical camera, or the plain stretch without intrinsics or with ``canonical_camera`` off."""
