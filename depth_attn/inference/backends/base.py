@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from typing import Dict
+import importlib
+import importlib.util
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
@@ -18,6 +20,25 @@ def flag(value: object) -> bool:
 
 class BackendError(RuntimeError):
     """A backend that cannot start or run; the message says what to do."""
+
+
+def import_runtime(module: str, install_hint: str):
+    """The runtime a backend needs (``module``), or a BackendError that says how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendError(install_hint) from exc
+
+
+def runtime_version(module: str, importer: Callable[[], object]) -> Optional[str]:
+    """The installed version of the runtime ``module`` (imported by ``importer``), or None, without
+    importing anything when it is absent."""
+    if importlib.util.find_spec(module) is None:
+        return None
+    try:
+        return str(importer().__version__)
+    except BackendError:
+        return None
 
 
 class Backend:

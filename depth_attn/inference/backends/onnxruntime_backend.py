@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from depth_attn.inference.backends.base import Backend, BackendError, flag
+from depth_attn.inference.backends.base import Backend, BackendError, flag, import_runtime
 from depth_attn.inference.export import INPUT_NAME, OUTPUT_NAME
 
 PROVIDER_NAMES = {
@@ -19,15 +19,12 @@ OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 
 
 def import_onnxruntime():
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise BackendError(
-            "the onnxruntime backend needs ONNX Runtime: `pip install onnxruntime` (CPU) or "
-            "`pip install onnxruntime-gpu` (CUDA); on a Jetson use the JetPack wheel from "
-            "https://elinux.org/Jetson_Zoo#ONNX_Runtime"
-        ) from exc
-    return onnxruntime
+    return import_runtime(
+        "onnxruntime",
+        "the onnxruntime backend needs ONNX Runtime: `pip install onnxruntime` (CPU) or "
+        "`pip install onnxruntime-gpu` (CUDA); on a Jetson use the JetPack wheel from "
+        "https://elinux.org/Jetson_Zoo#ONNX_Runtime",
+    )
 
 
 def _device_index(device: str) -> int:

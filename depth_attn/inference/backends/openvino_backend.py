@@ -18,7 +18,7 @@ from typing import Dict, Mapping, Optional
 
 import numpy as np
 
-from depth_attn.inference.backends.base import Backend, BackendError, flag
+from depth_attn.inference.backends.base import Backend, BackendError, flag, import_runtime, runtime_version
 from depth_attn.inference.export import INPUT_NAME, OUTPUT_NAME
 
 log = logging.getLogger(__name__)
@@ -29,23 +29,13 @@ CACHE_KIND = "openvino"
 
 
 def import_openvino():
-    try:
-        import openvino
-    except ImportError as exc:
-        raise BackendError(INSTALL_HINT) from exc
-    return openvino
+    return import_runtime("openvino", INSTALL_HINT)
 
 
 def openvino_version() -> Optional[str]:
-    """The installed OpenVINO version, or None (without importing it when absent)."""
-    import importlib.util
-
-    if importlib.util.find_spec("openvino") is None:
-        return None
-    try:
-        return str(import_openvino().__version__).split("-")[0]
-    except BackendError:
-        return None
+    """The installed OpenVINO version (without its build suffix), or None (without importing it when absent)."""
+    version = runtime_version("openvino", import_openvino)
+    return version.split("-")[0] if version else None
 
 
 def cpu_name() -> str:

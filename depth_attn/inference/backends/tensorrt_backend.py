@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from depth_attn.inference.backends.base import Backend, BackendError
+from depth_attn.inference.backends.base import Backend, BackendError, import_runtime, runtime_version
 from depth_attn.inference.calibration import (  # noqa: F401  (one calibration source for every int8 backend)
     IMAGE_SUFFIXES,
     build_calibration_batches,
@@ -42,23 +42,12 @@ BINDING_APIS = ("auto", "tensors", "bindings")
 
 
 def import_tensorrt():
-    try:
-        import tensorrt
-    except ImportError as exc:
-        raise BackendError(INSTALL_HINT) from exc
-    return tensorrt
+    return import_runtime("tensorrt", INSTALL_HINT)
 
 
 def tensorrt_version() -> Optional[str]:
     """The installed TensorRT version, or None (without importing anything heavy when absent)."""
-    import importlib.util
-
-    if importlib.util.find_spec("tensorrt") is None:
-        return None
-    try:
-        return import_tensorrt().__version__
-    except BackendError:
-        return None
+    return runtime_version("tensorrt", import_tensorrt)
 
 
 def _torch_cuda(device: str):
