@@ -76,11 +76,12 @@ def matmul_ceiling(threads: int, n: int = 2048, runs: int = 20) -> float:
 
 def config_for(variant: str, backend: str, precision: str, calibration: Path, frames: int, torch_threads: int = 0):
     from depth_attn.inference import EstimatorConfig
+    from depth_attn.models import ModelConfig
 
     options = {"calibration": str(calibration), "calibration_frames": frames} if precision == "int8" else {}
     if backend == "torch" and torch_threads:
         options["threads"] = torch_threads
-    return EstimatorConfig(variant=variant, weights="auto", backend=backend, precision=precision,
+    return EstimatorConfig(model=ModelConfig(variant=variant), weights="auto", backend=backend, precision=precision,
                            backend_options=options)
 
 

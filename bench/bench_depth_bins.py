@@ -68,6 +68,7 @@ def main() -> int:
     from depth_attn.data.kitti import read_intrinsics_json
     from depth_attn.imageio import read_depth_png, read_rgb
     from depth_attn.inference import DepthEstimator, EstimatorConfig
+    from depth_attn.models import ModelConfig
     from depth_attn.paths import data_dir
 
     kitti = data_dir() / "kitti"
@@ -78,7 +79,8 @@ def main() -> int:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     bin_rows, scan_rows = [], []
     for variant, weights in NETWORKS.items():
-        estimator = DepthEstimator(EstimatorConfig(variant=variant, weights=weights, backend="onnxruntime"))
+        estimator = DepthEstimator(EstimatorConfig(model=ModelConfig(variant=variant), weights=weights,
+                                                   backend="onnxruntime"))
         per_bin = [[] for _ in BINS]
         for image in tqdm(k15, desc=f"{variant} KITTI 2015", unit="frame"):
             gt = read_depth_png(kitti / "kitti2015" / "groundtruth_depth" / f"{image.stem}.png")

@@ -70,6 +70,7 @@ def main() -> int:
     from depth_attn.inference import DepthEstimator, EstimatorConfig
     from depth_attn.inference.artefacts import int8_card
     from depth_attn.inference.timing import measure_interleaved
+    from depth_attn.models import ModelConfig
     from depth_attn.paths import data_dir
 
     kitti = data_dir() / "kitti"
@@ -85,7 +86,7 @@ def main() -> int:
             skipped.append(v)  # no trained checkpoint for it here: nothing meaningful to quantise
             args.variants.remove(v)
             continue
-        common = dict(variant=v, weights="auto")
+        common = dict(model=ModelConfig(variant=v), weights="auto")
         estimators[(v, "int8")] = DepthEstimator(EstimatorConfig(
             **common, backend="onnxruntime", precision="int8",
             backend_options={**ort_options, "calibration": str(calibration),

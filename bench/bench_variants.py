@@ -41,8 +41,8 @@ def main() -> int:
     from depth_attn.paths import data_dir
 
     kitti = data_dir() / "kitti"
-    estimators = {v: DepthEstimator(EstimatorConfig(variant=v, weights="auto", backend="onnxruntime"))
-                  for v in VARIANTS}
+    estimators = {v: DepthEstimator(EstimatorConfig(model=ModelConfig(variant=v), weights="auto",
+                                                    backend="onnxruntime")) for v in VARIANTS}
     batch = estimators["base"].preprocess(read_rgb(kitti / "annotated" / "image_02" / "0000000005.png"))
     stats = measure_interleaved({v: (lambda e=e: e.backend.run(batch)) for v, e in estimators.items()},
                                 runs=args.runs, warmup=5)

@@ -92,7 +92,8 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from depth_attn.models import build_model
-    from depth_attn.models.stats import STUDY_INPUT_HW, model_stats
+    from depth_attn.models.spec import network_spec
+    from depth_attn.models.stats import model_stats
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -104,7 +105,7 @@ def main(argv=None) -> int:
 
     rows = []
     for (network, _size), members in tqdm(list(groups.items()), desc="groups", file=sys.stderr):
-        hw = STUDY_INPUT_HW[network]
+        hw = network_spec(network).input_hw
         repeats = args.repeats or (20 if network == "meter" else 3)
         warmup = args.warmup if network == "meter" else min(args.warmup, 1)
         x = torch.rand(1, 3, *hw, device=device)

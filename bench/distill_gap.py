@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Dict
 
@@ -48,9 +49,9 @@ def main() -> int:
     info = checkpoint_info(t.weights)
     hw = tuple(config.model.input_size or info.input_hw)
     teacher_state = load_state_dict(locate(t.weights))
-    teacher = build_model(t.network, t.size, t.variant, t.placement).eval()
+    teacher = build_model(**asdict(t.config)).eval()
     teacher.load_state_dict(teacher_state)
-    m = config.model
+    m = config.model.config
     student_name = args.student or resolve_auto(m.network, m.size, args.variant, m.placement, "kitti")
     path = Path(student_name) if str(student_name).endswith(".pth") else locate(student_name)
     student = build_model(m.network, m.size, args.variant, m.placement).eval()

@@ -8,7 +8,8 @@ import torch
 
 from depth_attn.inference import DepthEstimator, EstimatorConfig
 from depth_attn.models import build_model
-from depth_attn.models.registry import ConfigError, check_input_size, meter_height_ok, meter_width_ok
+from depth_attn.models.meter import meter_height_ok, meter_width_ok
+from depth_attn.models.registry import ConfigError, check_input_size
 
 
 def test_meter_rule_matches_what_the_network_runs():

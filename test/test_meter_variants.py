@@ -31,23 +31,27 @@ def _report(variant, state):
 
 def test_base_loads_strictly(kitti_state):
     model, report = _report("base", kitti_state)
-    assert report == {"missing": [], "unexpected": []}
+    assert report.exact and len(report.matched) == 261
     assert len(kitti_state) == 261
 
 
 def test_meta_takes_everything_but_the_attention(kitti_state):
     model, report = _report("meta", kitti_state)
-    assert report["missing"] == []
-    assert sorted(report["unexpected"]) == sorted(ATTENTION_KEYS)
+    assert report.missing == [] and report.derived == []
+    assert sorted(report.unused) == sorted(ATTENTION_KEYS)
 
 
-def test_pyra_keeps_the_output_projection(kitti_state):
+def test_pyra_keeps_the_output_projection_and_derives_q_kv(kitti_state):
     model, report = _report("pyra", kitti_state)
-    qkv = [k for k in ATTENTION_KEYS if "to_qkv" in k]
-    assert sorted(report["unexpected"]) == sorted(qkv)
+    assert report.unused == []  # to_qkv is taken: its rows are to_q and to_kv
     prefix = "encoder.mvit.{}.transformer.layers.0.0.fn."
-    new = ("to_q.weight", "to_kv.weight", "sr.weight", "sr.bias", "norm.weight", "norm.bias")
-    assert sorted(report["missing"]) == sorted(prefix.format(i) + n for i in range(3) for n in new)
+    derived = ("to_q.weight", "to_kv.weight", "sr.weight", "sr.bias")
+    assert sorted(report.derived) == sorted(prefix.format(i) + n for i in range(3) for n in derived)
+    norms = ("norm.weight", "norm.bias")
+    assert sorted(report.missing) == sorted(prefix.format(i) + n for i in range(3) for n in norms)
+    qkv = kitti_state[prefix.format(1) + "to_qkv.weight"]
+    q = model.state_dict()[prefix.format(1) + "to_q.weight"]
+    assert torch.equal(q, qkv[: q.shape[0]])
     assert torch.equal(
         model.state_dict()[prefix.format(0) + "to_out.0.weight"], kitti_state[prefix.format(0) + "to_out.0.weight"]
     )
@@ -55,9 +59,9 @@ def test_pyra_keeps_the_output_projection(kitti_state):
 
 def test_moh_keeps_every_projection_and_adds_only_routers(kitti_state):
     model, report = _report("moh", kitti_state)
-    assert report["unexpected"] == []
-    prefix = "encoder.mvit.{}.transformer.layers.0.0.fn."
-    assert sorted(report["missing"]) == sorted(
+    assert report.unused == [] and report.missing == []
+    prefix = "encoder.mvit.{}.transformer.layers.0.0.fn."  # routers start at zero: every gate 1
+    assert sorted(report.derived) == sorted(
         prefix.format(i) + f"{n}.weight" for i in range(3) for n in ("wg", "wg_0", "wg_1")
     )
 

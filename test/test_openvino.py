@@ -15,6 +15,7 @@ from depth_attn.inference.backends import openvino_backend as ov_backend
 from depth_attn.inference.backends import tensorrt_backend as trt_backend
 from depth_attn.inference.cache import ArtefactCache
 from depth_attn.inference.parity import random_batch, relative_error
+from depth_attn.models import ModelConfig
 
 pytest.importorskip("openvino", reason="OpenVINO is not installed (pinned for x86_64 only)")
 
@@ -28,7 +29,7 @@ def torch_reference(config: EstimatorConfig, batch: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("variant", ["base", "meta", "pyra", "moh"])
 def test_shipped_meter_checkpoints_match_pytorch(variant):
-    config = EstimatorConfig(variant=variant, weights="auto", backend="openvino")
+    config = EstimatorConfig(model=ModelConfig(variant=variant), weights="auto", backend="openvino")
     estimator = DepthEstimator(config)
     assert estimator.weights_name and estimator.weights_name.startswith("meter-xxs")  # the shipped checkpoint
     batch = random_batch(estimator.input_hw, seed=1)
@@ -37,12 +38,12 @@ def test_shipped_meter_checkpoints_match_pytorch(variant):
     info = estimator.describe()
     assert info["backend"] == "openvino" and info["precision"] == "fp32" and info["quantized"] == "no"
     # The one export: ONNX Runtime starts from the same cached ONNX file (a hit), not a second export.
-    ort = DepthEstimator(EstimatorConfig(variant=variant, weights="auto", backend="onnxruntime"))
+    ort = DepthEstimator(EstimatorConfig(model=ModelConfig(variant=variant), weights="auto", backend="onnxruntime"))
     assert ort.backend.onnx_path == estimator.backend.onnx_path and ort.backend.artefact_status == "hit"
 
 
 def test_pixelformer_tiny_meta_matches_pytorch():
-    config = EstimatorConfig(network="pixelformer", size="tiny", variant="meta", backend="openvino", input_hw=SMALL_HW)
+    config = EstimatorConfig(model=ModelConfig("pixelformer", "tiny", "meta"), backend="openvino", input_hw=SMALL_HW)
     estimator = DepthEstimator(config)
     batch = random_batch(SMALL_HW, seed=2)
     assert relative_error(estimator.backend.run(batch), torch_reference(config, batch)) <= PARITY
@@ -71,7 +72,7 @@ def test_the_second_start_loads_the_compiled_model_from_the_cache():
     assert other.backend.threads == 2 and other.describe()["hint"] == "throughput"
     assert len(list(folder.glob("*.blob"))) == 1
     # Another network (another ONNX key) is another folder.
-    meta = DepthEstimator(EstimatorConfig(input_hw=SMALL_HW, variant="meta", backend="openvino"))
+    meta = DepthEstimator(EstimatorConfig(input_hw=SMALL_HW, model=ModelConfig(variant="meta"), backend="openvino"))
     assert meta.backend.model_cache_dir != folder
 
 

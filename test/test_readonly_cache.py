@@ -18,8 +18,9 @@ import pytest
 pytest.importorskip("rclpy")
 
 REPO = Path(__file__).resolve().parents[1]
-NODE = [sys.executable, "-m", "depth_attn.ros.depth_node", "--ros-args", "-p", "backend:=onnxruntime",
-        "-r", "__node:=ro_depth_node"]
+# the node's entry point as the installed executable calls it (``python -m`` would load the module twice)
+NODE = [sys.executable, "-c", "import sys; from depth_attn.ros.depth_node import main; sys.exit(main())",
+        "--ros-args", "-p", "backend:=onnxruntime", "-r", "__node:=ro_depth_node"]
 
 
 def read_only_command(home: Path, command: list) -> list:
@@ -67,20 +68,34 @@ def start_node(home: Path, timeout: float = 60.0):
     return started, process.returncode, "".join(output)
 
 
-def test_a_read_only_cache_with_the_artefact_starts_the_node(tmp_path):
-    from depth_attn.inference import DepthEstimator, EstimatorConfig
+def test_a_read_only_cache_filled_by_export_starts_the_node_and_serves_predict(tmp_path, kitti_annotated):
+    """Filled as the node's own error message advises (`depth-attn export`, its defaults), the read-only
+    cache holds what the node (weights auto, max_depth 80) and predict (another clamp) look up."""
+    from depth_attn.cli import main
 
     home = tmp_path / "home"
     os.environ["DEPTH_ATTN_HOME"] = str(home)  # (the autouse fixture restores it)
-    # fills the cache with the ONNX file the node needs (its configuration: max_depth 80 is in the key)
-    DepthEstimator(EstimatorConfig(weights="auto", backend="onnxruntime", max_depth=80.0))
+    assert main(["export", "--no-parity"]) == 0
     before = sorted(p.relative_to(home) for p in home.rglob("*"))
     for lock in home.rglob(".lock"):
         lock.unlink()  # a shipped image need not carry lock files
+    expected = [p for p in before if p.name != ".lock"]
     started, code, output = start_node(home)
     assert started, output
     assert "cannot be written" not in output and "Traceback" not in output, output
-    assert sorted(p.relative_to(home) for p in home.rglob("*")) == [p for p in before if p.name != ".lock"]
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == expected
+
+    image = tmp_path / "frame.png"
+    shutil.copyfile(kitti_annotated / "image_02" / "0000000005.png", image)
+    predict = [sys.executable, "-c", "import sys; from depth_attn.cli import main; sys.exit(main(sys.argv[1:]))",
+               "predict", str(image), "--backend", "onnxruntime",
+               "--max-depth", "40", "--out", str(tmp_path / "predict")]
+    env = dict(os.environ, DEPTH_ATTN_HOME=str(home))
+    done = subprocess.run(read_only_command(home, predict), cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "predict" / "depth.npy").is_file()
+    assert sorted(p.relative_to(home) for p in home.rglob("*")) == expected
 
 
 def test_a_read_only_cache_without_the_artefact_fails_clearly(tmp_path):

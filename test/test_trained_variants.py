@@ -14,7 +14,7 @@ from depth_attn.evaluation.offline import evaluate_frames_folder
 from depth_attn.imageio import read_depth_png, read_rgb
 from depth_attn.inference import DepthEstimator, EstimatorConfig
 from depth_attn.metrics import evaluate_depth
-from depth_attn.models import build_model
+from depth_attn.models import ModelConfig, build_model
 from depth_attn.paths import data_dir, package_weights_dir, sha256_file
 
 VARIANTS = {"meta": "meter-xxs-meta-kitti", "pyra": "meter-xxs-pyra-kitti", "moh": "meter-xxs-moh-kitti"}
@@ -56,7 +56,7 @@ def test_shipped_checkpoint_loads_strictly_and_matches_its_card(variant):
 def test_shipped_checkpoint_reproduces_its_heldout_accuracy(variant, backend):
     name = VARIANTS[variant]
     card = card_of(name)
-    estimator = DepthEstimator(EstimatorConfig(variant=variant, weights="auto", backend=backend))
+    estimator = DepthEstimator(EstimatorConfig(model=ModelConfig(variant=variant), weights="auto", backend=backend))
     assert estimator.weights_name == name
     annotated = mean_abs_rel(estimator, "annotated")
     subset = mean_abs_rel(estimator, "kitti2015", limit=20)
@@ -71,18 +71,19 @@ def test_auto_resolves_each_configuration_and_refuses_clearly():
     with pytest.raises(weights.WeightsError, match="no kitti checkpoint on this machine covers meter-base-meta-full"):
         weights.resolve_auto("meter", "base", "meta")
     with pytest.raises(weights.WeightsError, match="depth-attn train"):
-        DepthEstimator(EstimatorConfig(network="pixelformer", variant="moh", weights="auto"))
+        DepthEstimator(EstimatorConfig(model=ModelConfig("pixelformer", variant="moh"), weights="auto"))
 
 
 def test_base_weights_for_a_variant_are_refused_unless_allowed():
     with pytest.raises(weights.WeightsError) as refused:
-        DepthEstimator(EstimatorConfig(variant="pyra", weights="meter-xxs-kitti"))
+        DepthEstimator(EstimatorConfig(model=ModelConfig(variant="pyra"), weights="meter-xxs-kitti"))
     message = str(refused.value)
     assert "meter-tiny-pyra-full" in message and "meter-xxs-kitti" in message
     assert "meter-xxs-pyra-kitti" in message and "allow_partial_weights" in message
-    partial = DepthEstimator(EstimatorConfig(variant="pyra", weights="meter-xxs-kitti", allow_partial_weights=True))
+    partial = DepthEstimator(EstimatorConfig(model=ModelConfig(variant="pyra"), weights="meter-xxs-kitti",
+                                               allow_partial_weights=True))
     assert partial.coverage_gaps and partial.describe()["untrained_tensors"] == len(partial.coverage_gaps)
-    untrained = DepthEstimator(EstimatorConfig(variant="meta", weights="none"))
+    untrained = DepthEstimator(EstimatorConfig(model=ModelConfig(variant="meta"), weights="none"))
     assert untrained.weights_path is None
 
 

@@ -183,18 +183,18 @@ def test_cutmix_pastes_a_box_of_the_next_view_with_its_depth():
 def test_student_initialisation_report():
     state = load_state_dict(locate("meter-xxs-kitti"))
     meta = init_student(build_model("meter", "tiny", "meta"), state)
-    assert len(meta.copied) == 252 and len(meta.skipped) == 9 and not meta.left
+    assert len(meta.matched) == 252 and len(meta.unused) == 9 and not meta.missing
     pyra_model = build_model("meter", "tiny", "pyra")
     pyra = init_student(pyra_model, state)
     # to_q/to_kv are the rows of to_qkv; the reduction conv starts as a block mean
-    assert len(pyra.derived) == 12 and not pyra.skipped
+    assert len(pyra.derived) == 12 and not pyra.unused
     name = "encoder.mvit.0.transformer.layers.0.0.fn"
     qkv = state[f"{name}.to_qkv.weight"]
     own = pyra_model.state_dict()
     assert torch.equal(torch.cat([own[f"{name}.to_q.weight"], own[f"{name}.to_kv.weight"]]), qkv)
     moh_model = build_model("meter", "tiny", "moh")
     moh = init_student(moh_model, state)
-    assert len(moh.copied) == 261 and len(moh.derived) == 9 and not moh.left
+    assert len(moh.matched) == 261 and len(moh.derived) == 9 and not moh.missing
     base = build_model("meter", "tiny", "base")
     base.load_state_dict(state)
     x = torch.rand(1, 3, 64, 192)
@@ -209,7 +209,7 @@ def test_meta_mixers_start_silenced_halved_or_copied():
     state = load_state_dict(locate("meter-xxs-kitti"))
     student = build_model("meter", "tiny", "meta")
     report = init_student(student, state, meta_branch_gain=META_MIXER_STARTS["silenced"])
-    assert len(report.copied) == 246 and len(report.derived) == 6 and not report.left
+    assert len(report.matched) == 246 and len(report.derived) == 6 and not report.missing
     assert all(".transformer.layers.0.0.norm." in name for name in report.derived)
     tokens = torch.randn(2, 30, 64)
     with torch.no_grad():

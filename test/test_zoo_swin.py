@@ -83,7 +83,7 @@ def check_connected_and_mixers_used(model, config, x):
 def check_loads_baseline(model, config):
     state = base_state(config.network)
     report = load_weights(model, state, config)
-    not_taken = report["missing"] + report["unexpected"]
+    not_taken = report.missing + report.unused + report.derived
     if config.variant == "base":
         assert not_taken == []
         return
@@ -99,11 +99,11 @@ def check_loads_baseline(model, config):
         assert key.startswith(replaced), f"{config.name}: {key} is outside the replaced attention"
     own = model.state_dict()
     for key, value in state.items():
-        if key in own and key not in report["unexpected"]:
+        if key in own and key not in report.unused:
             assert torch.equal(own[key], value), key
     if config.variant == "moh":  # MoH keeps every projection: only its routers are new
-        assert report["unexpected"] == []
-        assert all(k.split(".")[-2] in ("wg", "wg_0", "wg_1") for k in report["missing"])
+        assert report.unused == []
+        assert all(k.split(".")[-2] in ("wg", "wg_0", "wg_1") for k in report.missing + report.derived)
     if config.placement == "decoder":  # the whole encoder comes from the baseline
         assert not [k for k in not_taken if k.startswith(("backbone.", "encoder."))]
 

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from depth_attn import keyvalue
-from depth_attn.cli.common import add_model_args, parse_hw
-from depth_attn.cli.export import help_text
+from depth_attn.cli.common import add_command, add_model_args, estimator_config_from_args, parse_hw
 from depth_attn.inference.backends.base import BACKEND_CHOICES
 
 
@@ -20,24 +19,23 @@ def _option(text: str):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "bench",
-        help="latency p50/p90/p99 and throughput of one or more backends",
-        description=help_text(
+    p = add_command(
+        subparsers, "bench", "latency p50/p90/p99 and throughput of one or more backends",
         "Time the network alone (backend.run on a preprocessed frame: host array in, host array out, "
         "the device synchronised before each clock read) and the whole estimate() (resize in, network, resize "
         "out, clamp) on a camera-size frame. Several backends run each in a process of its own, and the processes "
         "take turns (A B, B A, A B): no backend runs while another is timed, so one runtime's threads cannot "
         "steal another's cores (two runtimes in one process swung a ratio from 0.59x to 1.0x), and load from "
         "other processes hits them alike, so their ratios are fair. Each backend is warmed up first. "
-        "Reports p50/p90/p99 latency in ms and throughput (1000 / mean latency, frames/s for one stream).",
+        "Reports p50/p90/p99 latency in ms and throughput (1000 / mean latency, frames/s for one stream). "
+        "The network is --weights auto's trained one unless said otherwise; --weights none times an untrained "
+        "network (the same cost, said on stderr).",
         "  depth-attn bench --weights auto --variant meta --backends onnxruntime openvino --runs 300\n"
         "  depth-attn bench --backends torch onnxruntime --input-size 192x636 --runs 100\n"
         "  depth-attn bench --weights meter-xxs-kitti --backend tensorrt --precision fp16 --device cuda "
         "--json bench.json\n"
-        "  depth-attn bench --backends torch --option channels_last=true --option compile=true"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+        "  depth-attn bench --backends torch --option channels_last=true --option compile=true\n"
+        "  depth-attn bench --network pixelformer --variant moh --weights none   # untrained: timing only")
     add_model_args(p)
     group = p.add_argument_group("measurement")
     group.add_argument("--backends", nargs="+", choices=BACKEND_CHOICES, default=None,
@@ -65,22 +63,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     import platform
+    import sys
     import time
 
     from depth_attn.cli.doctor import cpu_model
-    from depth_attn.inference import EstimatorConfig
 
     if args.runs < 1 or args.warmup < 0:
         raise ValueError("--runs must be >= 1 and --warmup >= 0")
     backends: List[str] = list(dict.fromkeys(args.backends or [args.backend]))
     options = dict(args.option)
-    configs = {
-        name: EstimatorConfig(network=args.network, size=args.size, variant=args.variant, placement=args.placement,
-                              weights=args.weights, backend=name, precision=args.precision, device=args.device,
-                              input_hw=args.input_size, max_depth=args.max_depth, backend_options=dict(options),
-                              dataset=args.dataset, allow_partial_weights=args.allow_partial_weights)
-        for name in backends
-    }
+    configs = {name: estimator_config_from_args(args, backend=name, backend_options=dict(options)) for name in backends}
     isolation = args.isolation or ("processes" if len(backends) > 1 else "none")
     if isolation == "processes":
         from depth_attn.inference.turns import describe_method, measure_in_turns
@@ -95,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         method = ("in one process, round-robin, one run of each backend per round (ONNX Runtime's threads do not spin; "
                   "PyTorch's and OpenVINO's threads share the process)")
     describe, (h, w) = rows[backends[0]][0], rows[backends[0]][1]
+    if describe.get("weights") == "untrained":
+        print(f"warning: {describe['model']} runs UNTRAINED (--weights none): timing only", file=sys.stderr)
     print(f"{describe['model']}, input {h}x{w}, camera {args.camera_size[0]}x{args.camera_size[1]}, "
           f"{args.precision}, {args.runs} runs after {args.warmup} warm-up, {cpu_model()}")
     print(f"timing: {method}")

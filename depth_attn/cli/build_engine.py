@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from depth_attn.cli.export import add_network_args, help_text
+from depth_attn.cli.common import add_command, add_identity_args, estimator_config_from_args, warn_if_untrained
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "build-engine",
-        help="build (or find in the cache) the TensorRT engine of a network: fp32, fp16 or int8",
-        description=help_text("Export the network to ONNX (cached) and build a TensorRT engine from it on this GPU "
+    p = add_command(
+        subparsers, "build-engine", "build (or find in the cache) the TensorRT engine of a network: fp32, fp16 or int8",
+        "Export the network to ONNX (cached) and build a TensorRT engine from it on this GPU "
         "(TensorRT 8.6 or 10.x), fp32, fp16, or int8 calibrated on real frames (a folder of images or a "
         "rosbag2 recording, preprocessed exactly as at inference). The engine goes into the artefact cache "
         "($DEPTH_ATTN_HOME/artefacts/engines), keyed by the ONNX file's checksum, precision, calibration set, "
@@ -23,10 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  depth-attn build-engine --weights meter-xxs-kitti --precision int8 --calibration frames/ "
         "--calibration-frames 200\n"
         "  depth-attn build-engine --weights meter-xxs-kitti --precision int8 --calibration drive.mcap "
-        "--out meter.engine"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_network_args(p)
+        "--out meter.engine\n"
+        "  depth-attn build-engine --variant meta --precision fp16   # --weights auto: the shipped meta student")
+    add_identity_args(p)
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16", help="engine precision")
     p.add_argument("--device", default="cuda", help="CUDA device, e.g. cuda or cuda:1 (default: cuda)")
     p.add_argument("--calibration", type=Path, default=None, metavar="FOLDER_OR_BAG",
@@ -42,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import shutil
 
-    from depth_attn.inference import DepthEstimator, EstimatorConfig
+    from depth_attn.inference import DepthEstimator
     from depth_attn.inference.backends.tensorrt_backend import import_tensorrt
     from depth_attn.inference.parity import random_batch, relative_error
 
@@ -52,19 +50,13 @@ def run(args: argparse.Namespace) -> int:
     options = {"workspace_gb": args.workspace_gb, "rebuild": args.rebuild}
     if args.calibration is not None:
         options.update(calibration=str(args.calibration), calibration_frames=args.calibration_frames)
-    estimator = DepthEstimator(
-        EstimatorConfig(network=args.network, size=args.size, variant=args.variant, placement=args.placement,
-                        weights=args.weights, backend="tensorrt", precision=args.precision, device=args.device,
-                        input_hw=args.input_size, max_depth=args.max_depth, backend_options=options)
-    )
+    estimator = DepthEstimator(estimator_config_from_args(args, backend="tensorrt", backend_options=options))
+    warn_if_untrained(estimator)
     info = estimator.describe()
     engine = Path(str(info["engine"]))
     print(f"{estimator.model_config.name} {estimator.input_hw[0]}x{estimator.input_hw[1]} {args.precision} on "
           f"{info['device']}, TensorRT {info['tensorrt']}: {estimator.backend.artefact_status} -> {engine}")
-    reference = DepthEstimator(
-        EstimatorConfig(network=args.network, size=args.size, variant=args.variant, placement=args.placement,
-                        weights=args.weights, input_hw=args.input_size, max_depth=args.max_depth)
-    )
+    reference = DepthEstimator(estimator_config_from_args(args, backend="torch", precision="fp32", device="cpu"))
     batch = random_batch(estimator.input_hw)
     error = relative_error(estimator.backend.run(batch), reference.backend.run(batch))
     print(f"max relative error against PyTorch fp32 on the CPU (random input): {error:.2e}")

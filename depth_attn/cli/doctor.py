@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from depth_attn.cli.export import add_network_args, help_text
+from depth_attn.cli.common import add_command, add_identity_args, model_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "doctor",
-        help="versions, devices, which backends work, and a parity self-test of each",
-        description=help_text("Check this machine: Python and library versions (torch, ONNX, ONNX Runtime, OpenVINO, "
+    p = add_command(
+        subparsers, "doctor", "versions, devices, which backends work, and a parity self-test of each",
+        "Check this machine: Python and library versions (torch, ONNX, ONNX Runtime, OpenVINO, "
         "TensorRT), devices (CPU, CUDA GPUs, Jetson model), what backend auto picks here and why, the artefact "
         "cache, and for every backend that could run here (torch CPU/CUDA fp32/fp16, onnxruntime CPU/CUDA, "
         "openvino CPU, "
@@ -22,10 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "to install. Exit status 0 when nothing failed, 1 otherwise. The first command to run on a new Jetson "
         "(TensorRT engines it builds stay in the cache for the node).",
         "  depth-attn doctor\n"
-        "  depth-attn doctor --weights meter-xxs-kitti --json doctor.json"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_network_args(p)
+        "  depth-attn doctor --weights meter-xxs-kitti --json doctor.json\n"
+        "  depth-attn doctor --network pixelformer --weights none   # no trained PixelFormer here: untrained")
+    add_identity_args(p)
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the report as JSON")
     p.set_defaults(func=run)
 
@@ -131,9 +129,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"  openvino         {', '.join(machine['openvino_devices']) or machine['openvino']}")
     print(f"backend auto       {machine['auto_backend']}")
     print(f"artefact cache     {artefacts_dir()}")
-    print(f"self-test          {args.network}/{args.size}/{args.variant}/{args.placement}, weights "
-          f"{args.weights or 'untrained (seed 0)'}, against torch cpu fp32", flush=True)
-    results = self_test(args.network, args.size, args.variant, args.placement, args.weights, args.input_size)
+    model = model_from_args(args)
+    untrained = args.weights.strip().lower() in ("", "none", "untrained")
+    print(f"self-test          {model.name}, weights {'untrained (seed 0)' if untrained else args.weights}, against "
+          "torch cpu fp32", flush=True)
+    results = self_test(model, args.weights, args.input_size, dataset=args.dataset,
+                        allow_partial_weights=args.allow_partial_weights)
     print(f"  {'backend':12s} {'device':6s} {'prec':5s} {'result':6s} {'rel.err':>9s} {'ms':>8s}  detail")
     for r in results:
         err = f"{r.relative_error:.1e}" if r.relative_error is not None else "-"

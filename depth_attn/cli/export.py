@@ -5,55 +5,28 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from depth_attn.cli.common import parse_hw
-from depth_attn.models.registry import NETWORKS, PLACEMENTS, SIZES, VARIANTS
-
-
-def help_text(description: str, examples: str) -> str:
-    """A description wrapped to the terminal's width, then examples kept line by line (for
-    RawDescriptionHelpFormatter)."""
-    import shutil
-    import textwrap
-
-    width = min(shutil.get_terminal_size((100, 20)).columns, 100) - 2
-    return textwrap.fill(" ".join(description.split()), width) + "\n\nexamples:\n" + examples
-
-
-def add_network_args(parser: argparse.ArgumentParser, weights_default=None) -> None:
-    """Which network, at which size (no backend choice: for commands that make or test artefacts)."""
-    group = parser.add_argument_group("model")
-    group.add_argument("--network", choices=NETWORKS, default="meter", help="depth network")
-    group.add_argument("--size", choices=SIZES, default="tiny", help="network size")
-    group.add_argument("--variant", choices=VARIANTS, default="base", help="attention variant")
-    group.add_argument("--placement", choices=PLACEMENTS, default="full", help="where the variant goes")
-    group.add_argument("--weights", default=weights_default,
-                       help="a known checkpoint name (`depth-attn weights list`) or a .pth file; omit for an "
-                       "untrained network (initialised from a fixed seed)")
-    group.add_argument("--input-size", type=parse_hw, default=None, metavar="HxW",
-                       help="network input size, e.g. 192x636 (default: the checkpoint's, else the study's KITTI size)")
-    group.add_argument("--max-depth", type=float, default=None, help="clamp depth to this many metres")
+from depth_attn.cli.common import add_command, add_identity_args, estimator_config_from_args, warn_if_untrained
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "export",
-        help="export a network to ONNX (opset 17, input 'image', output 'depth')",
-        description=help_text(
+    p = add_command(
+        subparsers, "export", "export a network to ONNX (opset 17, input 'image', output 'depth')",
         "Export a network to ONNX at a fixed input size: input 'image' (1, 3, H, W) float32 RGB in "
         "[0, 1], output 'depth' (1, 1, h, w) in the network's unit; opset 17, checked with onnx.checker. "
         "The file goes into the artefact cache ($DEPTH_ATTN_HOME/artefacts/onnx, keyed by configuration, "
         "weights checksum, input size, exporter and torch version), where the onnxruntime and tensorrt "
         "backends find it; --out also copies it to a file. A parity check against PyTorch through ONNX "
-        "Runtime follows unless --no-parity.",
+        "Runtime follows unless --no-parity. The weights are --weights auto unless said otherwise: the "
+        "trained checkpoint of the configuration; --weights none exports an untrained network (said on stderr).",
         "  depth-attn export --weights meter-xxs-kitti --out meter_xxs_kitti.onnx\n"
-        "  depth-attn export --network pixelformer --variant meta --placement decoder --input-size 352x1216\n"
+        "  depth-attn export --network pixelformer --variant meta --placement decoder --weights none \\\n"
+        "      --input-size 352x1216\n"
         "  depth-attn export --all --network meter --input-size 192x636 --out exports/\n"
         "  depth-attn export --weights meter-xxs-kitti --precision int8 --calibration drive.mcap\n"
         "  depth-attn export --variant meta --weights auto --precision int8 --calibration frames/ \\\n"
-        "      --calibration-frames 50"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_network_args(p)
+        "      --calibration-frames 50\n"
+        "  depth-attn export --variant pyra --weights none --out untrained_pyra.onnx   # for timing only")
+    add_identity_args(p)
     p.add_argument("--out", type=Path, default=None,
                    help="also copy the ONNX file here (with --all: a folder, one <config>.onnx per configuration)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 17 or newer (default: 17)")
@@ -75,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import shutil
+    import sys
 
     from tqdm import tqdm
 
@@ -85,8 +59,10 @@ def run(args: argparse.Namespace) -> int:
     if args.all:
         if args.precision == "int8":
             raise ValueError("--all exports untrained networks; int8 is calibrated for one trained network: drop --all")
-        if args.weights:
+        if args.weights not in ("auto", "none"):
             raise ValueError("--all exports untrained networks: checkpoints belong to one size; drop --weights")
+        args.weights = "none"
+        print("note: --all exports untrained networks (initialised from seed 0): for timing only", file=sys.stderr)
         if args.out is None:
             raise ValueError("--all needs --out FOLDER")
         args.out.mkdir(parents=True, exist_ok=True)
@@ -94,12 +70,12 @@ def run(args: argparse.Namespace) -> int:
         for config in tqdm(list_configs(args.network), desc="export", unit="config"):
             target = args.out / f"{config.name}.onnx"
             try:
-                _export_one(args, config.size, config.variant, config.placement, target)
+                _export_one(args, config, target)
             except NotImplementedError as exc:
                 failures += 1
                 tqdm.write(f"{config.name}: not exported: {exc}")
         return 1 if failures else 0
-    path = _export_one(args, args.size, args.variant, args.placement, None)
+    path = _export_one(args, None, None)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, args.out)
@@ -107,21 +83,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_one(args: argparse.Namespace, size: str, variant: str, placement: str, copy_to) -> Path:
+def _export_one(args: argparse.Namespace, config, copy_to) -> Path:
+    """Export the configuration the arguments name (``config``: another one, untrained)."""
     import shutil
 
     import numpy as np
 
-    from depth_attn.inference import DepthEstimator, EstimatorConfig
+    from depth_attn.inference import DepthEstimator
     from depth_attn.inference.artefacts import onnx_artefact
     from depth_attn.inference.backends.onnxruntime_backend import OnnxRuntimeBackend
     from depth_attn.inference.export import check_onnx
     from depth_attn.inference.parity import random_batch, relative_error
 
-    estimator = DepthEstimator(
-        EstimatorConfig(network=args.network, size=size, variant=variant, placement=placement, weights=args.weights,
-                        backend="torch", input_hw=args.input_size, max_depth=args.max_depth)
-    )
+    overrides = {} if config is None else {"model": config}
+    estimator = DepthEstimator(estimator_config_from_args(args, backend="torch", precision="fp32", **overrides))
+    if config is None:
+        warn_if_untrained(estimator)
     result = onnx_artefact(estimator.source, opset=args.opset, exporter=args.exporter, force=args.rebuild)
     summary = check_onnx(result.path, estimator.input_hw)
     line = (f"{estimator.model_config.name} {estimator.input_hw[0]}x{estimator.input_hw[1]}: opset {summary['opset']}, "

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "taken as a KITTI-like view and stretched to the network's input)")
     p.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS, metavar="N",
                    help="refuse an image whose header declares more pixels, before decoding it (0: no limit)")
-    add_model_args(p, weights_default="auto")
+    add_model_args(p)
     p.set_defaults(func=run)
 
 

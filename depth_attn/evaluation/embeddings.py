@@ -11,8 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-# Where each network's encoder lives, and which of its outputs is the last stage.
-ENCODER_MODULES = {"meter": "encoder", "pixelformer": "backbone", "newcrfs": "backbone"}
+from depth_attn.models.spec import network_spec
 
 
 def last_stage(output: object) -> torch.Tensor:
@@ -28,9 +27,10 @@ def last_stage(output: object) -> torch.Tensor:
 
 
 def encoder_of(model: nn.Module, network: str) -> nn.Module:
+    """The network's encoder module (its spec's ``encoder_prefix``)."""
     try:
-        return getattr(model, ENCODER_MODULES[network])
-    except (KeyError, AttributeError):
+        return getattr(model, network_spec(network).encoder_prefix.rstrip("."))
+    except (ValueError, AttributeError):
         raise ValueError(f"no encoder known for network {network!r}") from None
 
 

@@ -26,12 +26,12 @@ from depth_attn.evaluation.entropy import gaussian_entropy, knn_entropy, princip
 from depth_attn.evaluation.offline import EvalSettings, evaluate_bag
 from depth_attn.evaluation.sweep import frontier_mask, trained_weights
 from depth_attn.metrics import METRIC_NAMES
-from depth_attn.models.registry import ModelConfig, list_configs
-from depth_attn.models.stats import STUDY_INPUT_HW
+from depth_attn.models.registry import NETWORKS, ModelConfig, list_configs
+from depth_attn.models.spec import network_spec
 
 # The study's input sizes per dataset (METER 192x636 / 192x256; Swin networks KB crop / NYU frame).
 STUDY_INPUT_SIZES: Dict[str, Dict[str, Tuple[int, int]]] = {
-    "kitti": dict(STUDY_INPUT_HW),
+    "kitti": {network: network_spec(network).input_hw for network in NETWORKS},
     "nyu": {"meter": (192, 256), "pixelformer": (480, 640), "newcrfs": (480, 640)},
 }
 DEFAULT_DATA = {"kitti": ("kitti", "kitti2015"), "nyu": ("nyu",)}  # under the shared data folder
@@ -160,9 +160,8 @@ def make_estimator(config: ModelConfig, weights: Optional[str], backend: str, se
     """The estimator ``depth-attn eval`` / ``bench`` build for these options (input size: the checkpoint's)."""
     from depth_attn.inference import DepthEstimator, EstimatorConfig
 
-    return DepthEstimator(EstimatorConfig(network=config.network, size=config.size, variant=config.variant,
-                                          placement=config.placement, weights=weights, dataset=settings.dataset,
-                                          backend=backend, device=settings.device))
+    return DepthEstimator(EstimatorConfig(model=config, weights=weights, dataset=settings.dataset, backend=backend,
+                                          device=settings.device))
 
 
 def study_frames(settings: StudySettings, limit: Optional[int] = None):

@@ -93,9 +93,8 @@ def trained_weights(config: ModelConfig, dataset: str = "kitti") -> Tuple[Option
 def _estimator(config: ModelConfig, weights_name: Optional[str], backend: str, input_hw, device: str):
     from depth_attn.inference import DepthEstimator, EstimatorConfig
 
-    return DepthEstimator(EstimatorConfig(network=config.network, size=config.size, variant=config.variant,
-                                          placement=config.placement, weights=weights_name, backend=backend,
-                                          device=device, input_hw=input_hw))
+    return DepthEstimator(EstimatorConfig(model=config, weights=weights_name, backend=backend, device=device,
+                                          input_hw=input_hw))
 
 
 def time_only(estimator, bag: Path, settings: EvalSettings, min_runs: int = 10) -> Dict[str, object]:

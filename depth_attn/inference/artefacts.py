@@ -1,13 +1,15 @@
 """What a backend runs, and the cached artefacts made from it: the ONNX file of a model at a fixed
 input size, and the TensorRT engine of that ONNX file on this GPU.
 
-Keys (see ``cache.py``): the ONNX file by configuration, weights checksum, input shape, max depth,
-precision (fp32), exporter and opset, torch version and a fingerprint of the model code; the
-engine by the ONNX file's key (which carries all of that: a cached engine is found and loaded
-without reading or hashing the ONNX file, which is only exported when the engine must be built),
-precision, calibration set, TensorRT version and GPU name and compute capability; the int8 ONNX
-file (ONNX Runtime on the CPU) by the fp32 file's checksum, the calibration set's checksum, the
-quantisation recipe and the ONNX Runtime version. Both int8 artefacts calibrate on the same frames (``calibration.py``).
+Keys (see ``cache.py``): the ONNX file by configuration, weights checksum, input shape, the output
+scale where the network's graph uses one (its spec's ``output_scale_in_graph``; never the clamp, which
+is applied after the network at run time), precision (fp32), exporter and opset, torch version and a
+fingerprint of the model code; the engine by the ONNX file's key (which carries all of that: a cached
+engine is found and loaded without reading or hashing the ONNX file, which is only exported when the
+engine must be built), precision, calibration set, TensorRT version and GPU name and compute
+capability; the int8 ONNX file (ONNX Runtime on the CPU) by the fp32 file's checksum, the calibration
+set's checksum, the quantisation recipe and the ONNX Runtime version. Both int8 artefacts calibrate on
+the same frames (``calibration.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from depth_attn.inference.calibration import build_calibration_batches, calibrat
 from depth_attn.inference.export import DEFAULT_OPSET, check_onnx, export_onnx
 from depth_attn.inference.processing import preprocess_rgb
 from depth_attn.models.registry import ModelConfig
+from depth_attn.models.spec import network_spec
 from depth_attn.paths import PACKAGE_ROOT, sha256_file
 
 UNTRAINED = "untrained-seed0"  # untrained networks are initialised from a fixed seed, so they are reproducible
@@ -49,7 +52,7 @@ class ModelSource:
     input_hw: Tuple[int, int]
     factory: Callable[[], nn.Module]
     weights_sha256: str = UNTRAINED
-    max_depth: Optional[float] = None  # what build_model was given (it matters for the Swin networks)
+    output_scale: Optional[float] = None  # build_model's output_scale (None: the spec's largest depth)
     _model: Optional[nn.Module] = field(default=None, repr=False)
 
     def model(self) -> nn.Module:
@@ -67,14 +70,20 @@ class ModelSource:
             "config": self.model_config.name,
             "weights_sha256": self.weights_sha256,
             "input_shape": [1, 3, int(self.input_hw[0]), int(self.input_hw[1])],
-            "max_depth": self.max_depth,
             "precision": "fp32",
             "exporter": exporter,
             "opset": opset,
             "torch": torch.__version__,
             "model_code": model_code_fingerprint(),
             "device_name": "cpu",  # exported on the CPU; the file itself is device-independent
+            **self._output_scale_key(),
         }
+
+    def _output_scale_key(self) -> Dict[str, object]:
+        spec = network_spec(self.model_config.network)
+        if not spec.output_scale_in_graph:
+            return {}  # the graph never sees it: one file for every clamp and scale
+        return {"output_scale": float(self.output_scale or spec.max_depth_m)}
 
 
 def onnx_artefact(
@@ -172,13 +181,9 @@ def engine_artefact(
 # ------------------------------------------------------------------------------ int8 for ONNX Runtime
 
 # Static QDQ quantisation (ONNX Runtime): uint8 activations, int8 per-channel weights, min/max
-# calibration on real frames. What stays fp32, by node-name prefix, as measured on METER-tiny (base,
-# meta, pyra, moh) on the 3 annotated KITTI frames: quantising the last decoder block and the output
-# convolution (full resolution, the metres themselves) cost +0.015 abs_rel; kept in fp32 the int8
-# network is within 0.005 of fp32 (docs/benchmarks.md, section 7).
-INT8_KEEP_FP32: Dict[str, Tuple[str, ...]] = {
-    "meter": ("/decoder/ups_block_3/", "/decoder/conv2d_out/"),
-}
+# calibration on real frames. What stays fp32, by node-name prefix: the network spec's
+# ``int8_keep_fp32`` (METER: kept in fp32 the int8 network is within 0.005 of fp32, docs/benchmarks.md,
+# section 7).
 # Which operator types are quantised: ONNX Runtime's QLinearSoftmax and QLinearMatMul (attention)
 # were 10x and 1.8x slower than their fp32 kernels on METER-tiny (profile in docs/benchmarks.md,
 # section 7), so attention stays fp32 and the convolutions (and what joins them) go int8.
@@ -224,12 +229,12 @@ def int8_onnx_artefact(
 ) -> CacheResult:
     """The cached int8 ONNX file of ``source`` for ONNX Runtime on the CPU: the fp32 export statically
     quantised (QDQ, per-channel weights) with ranges measured on ``calibration``'s frames; the nodes
-    whose names start with ``keep_fp32`` (default: ``INT8_KEEP_FP32`` of the network) stay fp32. Its
+    whose names start with ``keep_fp32`` (default: the network spec's ``int8_keep_fp32``) stay fp32. Its
     card (calibration set, recipe, fp32 nodes) is in the file's metadata (``int8_card``)."""
     cache = cache or ArtefactCache()
     fp32_path = onnx_artefact(source, cache, opset=opset, exporter=exporter).path
     if keep_fp32 is None:
-        keep_fp32 = INT8_KEEP_FP32.get(source.model_config.network, ())
+        keep_fp32 = network_spec(source.model_config.network).int8_keep_fp32
     keep_fp32 = tuple(keep_fp32)
     fingerprint = calibration_fingerprint(calibration.source, calibration.frames)
     key = int8_onnx_key(sha256_file(fp32_path), fingerprint, keep_fp32)

@@ -18,23 +18,17 @@ from depth_attn.inference.artefacts import UNTRAINED, ModelSource
 from depth_attn.inference.backends import Backend, choose_backend, create_backend
 from depth_attn.inference.canonical import CanonicalView, plan_view
 from depth_attn.inference.processing import check_rgb, depth_from_output, preprocess_view  # noqa: F401
-from depth_attn.models import build_model, validate_config
+from depth_attn.models import build_model
+from depth_attn.models.fitting import FitReport, fit_checkpoint
 from depth_attn.models.registry import ModelConfig, check_input_size, covering_input_size, load_weights
+from depth_attn.models.spec import network_spec
 
 log = logging.getLogger(__name__)
-
-# Network input (H, W) when neither the config nor the checkpoint says: the study's KITTI sizes.
-DEFAULT_INPUT_HW = {"meter": (192, 636), "pixelformer": (352, 1216), "newcrfs": (352, 1216)}
-# METER's KITTI checkpoints answer in decimetres; the Swin-based networks in metres.
-DEFAULT_TO_METRES = {"meter": 0.1, "pixelformer": 1.0, "newcrfs": 1.0}
 
 
 @dataclass
 class EstimatorConfig:
-    network: str = "meter"
-    size: str = "tiny"
-    variant: str = "base"
-    placement: str = "full"
+    model: ModelConfig = field(default_factory=ModelConfig)  # which network (the model identity)
     # a known checkpoint name, a file, "auto" (the one covering the configuration); None/"none" = untrained
     weights: Optional[str] = None
     dataset: str = "kitti"  # what "auto" picks weights for
@@ -44,8 +38,10 @@ class EstimatorConfig:
     device: str = "cpu"
     input_hw: Optional[Tuple[int, int]] = None
     min_depth: float = 1e-3
+    # the output clamp, metres: run time only, never part of what is built or cached (None: the
+    # checkpoint's largest depth, else the network spec's)
     max_depth: Optional[float] = None
-    to_metres: Optional[float] = None
+    to_metres: Optional[float] = None  # None: the checkpoint's unit, else the network spec's
     backend_options: Dict[str, object] = field(default_factory=dict)
     # Map each frame into the training camera (canonical.py) when its intrinsics are known; False
     # stretches every frame to the input size (for networks trained on the robot's own camera).
@@ -57,10 +53,6 @@ class EstimatorConfig:
     # default: METER-tiny at its trained 192x636 with padding gave 0.076 / 0.073 abs_rel on the two
     # camera simulations (4:3 crop / 1.5x lens), at the covering sizes 0.27 / 0.66 (canonical.py).
     fit_input_to_camera: bool = False
-
-    @property
-    def model(self) -> ModelConfig:
-        return validate_config(self.network, self.size, self.variant, self.placement)
 
 
 @dataclass
@@ -77,7 +69,8 @@ class Timing:
 class DepthEstimator:
     def __init__(self, config: EstimatorConfig) -> None:
         self.config = config
-        self.model_config = config.model
+        self.model_config = mc = config.model
+        self.spec = network_spec(mc.network)
         self.checkpoint: Optional[weights_mod.CheckpointInfo] = None
         self.weights_path: Optional[Path] = None
         self.weights_name: Optional[str] = None
@@ -86,7 +79,6 @@ class DepthEstimator:
         if spec is not None and spec.strip().lower() in weights_mod.UNTRAINED_NAMES:
             spec = None
         if spec == weights_mod.AUTO:
-            mc = self.model_config
             spec = weights_mod.resolve_auto(mc.network, mc.size, mc.variant, mc.placement, config.dataset)
         self.weights_name = spec
         if spec:
@@ -94,27 +86,24 @@ class DepthEstimator:
             self._check_checkpoint_matches()
             self._check_coverage()
         ckpt = self.checkpoint
-        self.input_hw: Tuple[int, int] = tuple(  # type: ignore[assignment]
-            config.input_hw or (ckpt.input_hw if ckpt else DEFAULT_INPUT_HW[config.network])
-        )
-        check_input_size(config.network, self.input_hw)
-        self.to_metres = config.to_metres or (ckpt.to_metres if ckpt else DEFAULT_TO_METRES[config.network])
-        self.max_depth = config.max_depth or (ckpt.max_depth_m if ckpt else 80.0)
+        trained_hw = ckpt.input_hw if ckpt else self.spec.input_hw
+        self.input_hw: Tuple[int, int] = tuple(config.input_hw or trained_hw)  # type: ignore[assignment]
+        check_input_size(mc.network, self.input_hw)
+        self.to_metres = config.to_metres or (ckpt.to_metres if ckpt else self.spec.to_metres)
+        # The network's own output scale (what its graph scales to, where it does: a build input) and
+        # the clamp (run time): two things, the first a fact of the checkpoint.
+        self.output_scale = ckpt.max_depth_m if ckpt else self.spec.max_depth_m
+        self.max_depth = config.max_depth or self.output_scale
         self.min_depth = config.min_depth
         # The training camera's focal length at the network's input scale (the checkpoint's input width).
         focal, focal_width = ckpt.training_camera if ckpt else weights_mod.DATASET_CAMERAS.get(
             config.dataset, weights_mod.DATASET_CAMERAS["kitti"])
-        train_width = (ckpt.input_hw if ckpt else DEFAULT_INPUT_HW[config.network])[1]
+        train_width = trained_hw[1]
         self.canonical_focal: Optional[float] = (focal * train_width / focal_width) if config.canonical_camera else None
         self.view: Optional[CanonicalView] = None  # the last frame's mapping into the network input
-        self.load_report: Dict[str, list] = {}
-        self.source = ModelSource(
-            self.model_config,
-            self.input_hw,
-            self._build_torch_model,
-            weights_sha256=self._weights_sha256(),
-            max_depth=config.max_depth,
-        )
+        self.load_report: Optional[FitReport] = None
+        self.source = ModelSource(mc, self.input_hw, self._build_torch_model, weights_sha256=self._weights_sha256(),
+                                  output_scale=self.output_scale)
         # "auto" is resolved once, here, so a new input size (set_input_size) keeps the same backend.
         self.backend_name, self.auto_choice = config.backend, ""
         if config.backend == "auto":
@@ -128,7 +117,7 @@ class DepthEstimator:
         """Run the network at another input size from the next frame on (the artefacts of each size
         are cached apart; the PyTorch model, if built, is reused)."""
         input_hw = (int(input_hw[0]), int(input_hw[1]))
-        check_input_size(self.config.network, input_hw)
+        check_input_size(self.model_config.network, input_hw)
         source = replace(self.source, input_hw=input_hw)  # the same network (and built model), another size
         backend = self._create_backend(source)
         log.info("%s now runs at input %dx%d (was %dx%d)", self.model_config.name, input_hw[0], input_hw[1],
@@ -141,22 +130,22 @@ class DepthEstimator:
         return backend
 
     def _check_checkpoint_matches(self) -> None:
-        ckpt = self.checkpoint
-        if ckpt and (ckpt.network, ckpt.size) != (self.config.network, self.config.size):
+        ckpt, mc = self.checkpoint, self.model_config
+        if ckpt and (ckpt.network, ckpt.size) != (mc.network, mc.size):
             raise weights_mod.WeightsError(
-                f"weights {ckpt.name} are for {ckpt.network}/{ckpt.size}, not {self.config.network}/{self.config.size}"
+                f"weights {ckpt.name} are for {ckpt.network}/{ckpt.size}, not {mc.network}/{mc.size}"
             )
 
     def _check_coverage(self) -> None:
         """Nothing untrained reaches a robot silently: weights that leave tensors of this configuration
-        as built (a base checkpoint for a variant) are refused unless ``allow_partial_weights``."""
+        as built or derived (a base checkpoint for a variant: ``fit_checkpoint``'s report) are refused
+        unless ``allow_partial_weights``; then they are fitted as training fits them (``_build_torch_model``)."""
         mc = self.model_config
         if self.checkpoint is not None and self.checkpoint.covers == (mc.network, mc.size, mc.variant, mc.placement):
             return  # a known checkpoint of exactly this configuration (its tensors are checked when loaded)
         with torch.random.fork_rng(devices=[]):
-            reference = build_model(mc.network, mc.size, mc.variant, mc.placement).state_dict()
-        state = weights_mod.load_state_dict(self.weights_path)
-        self.coverage_gaps = weights_mod.coverage_gaps(reference, state)
+            reference = build_model(**asdict(mc))
+        self.coverage_gaps = fit_checkpoint(reference, weights_mod.load_state_dict(self.weights_path)).gaps
         if not self.coverage_gaps or self.config.allow_partial_weights:
             return
         shown = ", ".join(self.coverage_gaps[:3]) + (", ..." if len(self.coverage_gaps) > 3 else "")
@@ -168,7 +157,8 @@ class DepthEstimator:
                    f"--set model.variant={mc.variant}")
         raise weights_mod.WeightsError(
             f"weights {self.weights_name} do not cover {mc.name}: {len(self.coverage_gaps)} tensors differ between the "
-            f"network and the checkpoint ({shown}), so that part would run untrained. Fix: {fix}; "
+            f"network and the checkpoint ({shown}), so that part would run untrained (or derived, as a training "
+            f"start). Fix: {fix}; "
             "or set allow_partial_weights "
             "to run it anyway"
         )
@@ -182,9 +172,7 @@ class DepthEstimator:
 
     def _backend_options(self) -> Dict[str, object]:
         options: Dict[str, object] = {"device": self.config.device, "precision": self.config.precision}
-        if self.backend_name == "torch" and self.model_config.network == "meter":
-            # METER is a convolutional network: channels_last was faster for all 12 METER
-            # configurations on the CPU (docs/bench/backends.md); for the Swin networks it was not.
+        if self.backend_name == "torch" and self.spec.torch_channels_last:
             options["channels_last"] = True
         options.update(self.config.backend_options)
         return options
@@ -195,7 +183,7 @@ class DepthEstimator:
         # runs the same network, and the caller's random state is left alone.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            model = build_model(mc.network, mc.size, mc.variant, mc.placement, max_depth=self.config.max_depth)
+            model = build_model(**asdict(mc), output_scale=self.output_scale)
         if self.weights_path is not None:
             state = weights_mod.load_state_dict(self.weights_path)
             self.load_report = load_weights(model, state, mc)
@@ -258,7 +246,7 @@ class DepthEstimator:
         check_rgb(rgb)
         view = self.view_for(intrinsics or self.config.intrinsics, (rgb.shape[1], rgb.shape[0]))
         if self.config.fit_input_to_camera and self.canonical_focal and not view.is_stretch:
-            covering = covering_input_size(self.config.network, (view.scaled_wh[1], view.scaled_wh[0]))
+            covering = covering_input_size(self.model_config.network, (view.scaled_wh[1], view.scaled_wh[0]))
             if covering != self.input_hw:
                 self.set_input_size(covering)
                 view = self.view_for(intrinsics or self.config.intrinsics, (rgb.shape[1], rgb.shape[0]))

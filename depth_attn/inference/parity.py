@@ -15,6 +15,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from depth_attn.models.registry import ModelConfig
+
 # Pass thresholds per precision. fp32 on CUDA may use TF32 convolutions (PyTorch's default), so
 # fp32 is allowed 1e-3 there; on the CPU ONNX Runtime matches PyTorch to about 1e-6.
 TOLERANCE = {"fp32": 1e-3, "fp16": 5e-2, "int8": 2.5e-1}
@@ -94,21 +96,21 @@ def openvino_unavailable() -> str:
 
 
 def self_test(
-    network: str = "meter",
-    size: str = "tiny",
-    variant: str = "base",
-    placement: str = "full",
-    weights: Optional[str] = None,
+    model: ModelConfig,
+    weights: str = "auto",
     input_hw: Optional[Tuple[int, int]] = None,
     candidates: Optional[List[Tuple[str, str, str, str]]] = None,
     runs: int = 5,
+    dataset: str = "kitti",
+    allow_partial_weights: bool = False,
 ) -> List[SelfTest]:
     """Every candidate backend against PyTorch fp32 on the CPU, on the same random input."""
     from depth_attn.inference import DepthEstimator, EstimatorConfig
 
     def config(backend: str, device: str, precision: str) -> EstimatorConfig:
-        return EstimatorConfig(network=network, size=size, variant=variant, placement=placement, weights=weights,
-                               backend=backend, device=device, precision=precision, input_hw=input_hw)
+        return EstimatorConfig(model=model, weights=weights, dataset=dataset,
+                               allow_partial_weights=allow_partial_weights, backend=backend, device=device,
+                               precision=precision, input_hw=input_hw)
 
     reference_estimator = DepthEstimator(config("torch", "cpu", "fp32"))
     batch = random_batch(reference_estimator.input_hw)

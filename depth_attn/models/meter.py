@@ -9,13 +9,14 @@ tensor keeps its name and shape.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from depth_attn.models.attention import make_mixer
+from depth_attn.models.spec import NetworkSpec
 
 # A token mixer maps (B, N, d) tokens laid on an (h, w) grid to (B, N, d).
 TokenMixerFactory = Callable[[int], nn.Module]
@@ -264,3 +265,48 @@ class Meter(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features, skips = self.encoder(x)
         return self.decoder(features, skips)
+
+
+def _halvings(size: int, times: int) -> int:
+    """The side after ``times`` stride-2 convolutions (kernel 3, padding 1): ceil(size / 2^times)."""
+    for _ in range(times):
+        size = (size + 1) // 2
+    return size
+
+
+def meter_height_ok(side: int) -> bool:
+    """METER folds 2x2 patches at 1/8, 1/16 and 1/32, and its decoder doubles the height back to
+    each skip's exactly: the height after 2, 3, 4 and 5 halvings must be even (192 is; 96 is not)."""
+    return side >= 32 and all(_halvings(side, k) % 2 == 0 for k in (2, 3, 4, 5))
+
+
+def meter_width_ok(side: int) -> bool:
+    """The width needs the patch folds only (the decoder pads a skip one column short): even after
+    3, 4 and 5 halvings (636 is; 160 -> 5 at 1/32 is not)."""
+    return side >= 32 and all(_halvings(side, k) % 2 == 0 for k in (3, 4, 5))
+
+
+def _build(size: str, encoder_mixer: str, decoder_mixer: str, variant: str, output_scale: float,
+           options: Dict[str, object]) -> Meter:
+    return Meter(size, variant_mixer(variant, int(options["sr_ratio"])))  # type: ignore[arg-type]
+
+
+SPEC = NetworkSpec(
+    network="meter",
+    input_hw=(192, 636),
+    output_unit="dm",  # the official KITTI checkpoints answer in decimetres
+    to_metres=0.1,
+    max_depth_m=80.0,
+    output_scale_in_graph=False,
+    height_ok=meter_height_ok,
+    width_ok=meter_width_ok,
+    size_rule="the height halved 2 to 5 times and the width halved 3 to 5 times (rounding up) must stay even",
+    encoder_prefix="encoder.",
+    feature_layers=("encoder.mvit.0", "encoder.mvit.1", "encoder.mvit.2"),
+    # Quantising the last decoder block and the output convolution (full resolution, the metres
+    # themselves) cost +0.015 abs_rel on METER-tiny (docs/benchmarks.md, section 7).
+    int8_keep_fp32=("/decoder/ups_block_3/", "/decoder/conv2d_out/"),
+    # channels_last was faster for all 12 METER configurations on the CPU (docs/bench/backends.md)
+    torch_channels_last=True,
+    build=_build,
+)

@@ -3,11 +3,14 @@ four window fully-connected CRF levels, depth = sigmoid x max depth, in metres."
 
 from __future__ import annotations
 
+from typing import Dict
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from depth_attn.models.decoders import DECODER_DIMS, NewCRF, SwinDecoderNetwork
+from depth_attn.models.swin import swin_network_spec
 
 
 class SigmoidDepthHead(nn.Module):
@@ -33,3 +36,12 @@ class NeWCRFs(SwinDecoderNetwork):
         _, e0 = self.decode(x)
         depth = F.interpolate(self.disp_head1(e0), scale_factor=4, mode="bilinear", align_corners=False)
         return depth * self.max_depth
+
+
+def _build(size: str, encoder_mixer: str, decoder_mixer: str, variant: str, output_scale: float,
+           options: Dict[str, object]) -> NeWCRFs:
+    return NeWCRFs(size, encoder_mixer, decoder_mixer, max_depth=output_scale, sr_ratio=int(options["sr_ratio"]),
+                   drop_path_rate=float(options["drop_path_rate"]))
+
+
+SPEC = swin_network_spec("newcrfs", _build)

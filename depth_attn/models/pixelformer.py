@@ -4,11 +4,14 @@ adaptive bins times the bin centres, in metres."""
 
 from __future__ import annotations
 
+from typing import Dict
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from depth_attn.models.decoders import DECODER_DIMS, HEAD_DIM, SAM, SwinDecoderNetwork
+from depth_attn.models.swin import swin_network_spec
 
 QUERY_DIM = HEAD_DIM  # the pixel queries: the pyramid pooling head's output
 BINS = 256
@@ -59,3 +62,13 @@ class PixelFormer(SwinDecoderNetwork):
         q4, q0 = self.decode(x)
         depth = self.disp_head1(q0, self.bcp(q4))
         return F.interpolate(depth, scale_factor=4, mode="bilinear", align_corners=False)
+
+
+def _build(size: str, encoder_mixer: str, decoder_mixer: str, variant: str, output_scale: float,
+           options: Dict[str, object]) -> PixelFormer:
+    return PixelFormer(size, encoder_mixer, decoder_mixer, max_depth=output_scale,
+                       min_depth=float(options["min_depth"]), sr_ratio=int(options["sr_ratio"]),
+                       drop_path_rate=float(options["drop_path_rate"]))
+
+
+SPEC = swin_network_spec("pixelformer", _build)

@@ -11,9 +11,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from depth_attn.models.registry import ModelConfig, build_model
-
-# The study's input sizes (KITTI): METER 192x636, the Swin-based networks the KB crop 352x1216.
-STUDY_INPUT_HW = {"meter": (192, 636), "pixelformer": (352, 1216), "newcrfs": (352, 1216)}
+from depth_attn.models.spec import network_spec
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ def count_gmacs(model: torch.nn.Module, input_hw: Tuple[int, int], batch: int = 
 
 
 def model_stats(config: ModelConfig, input_hw: Optional[Tuple[int, int]] = None, **options) -> ModelStats:
-    hw = tuple(input_hw or STUDY_INPUT_HW[config.network])
+    hw = tuple(input_hw or network_spec(config.network).input_hw)  # default: the study's KITTI size
     model = build_on_meta(config, **options)
     params = sum(p.numel() for p in model.parameters())
     return ModelStats(config, hw, params, count_gmacs(model, hw))  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from depth_attn.models.attention import make_mixer
+from depth_attn.models.spec import NetworkBuilder, NetworkSpec, multiple_of_32
 
 WINDOW = 7
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -197,3 +198,23 @@ def check_input(x: torch.Tensor, multiple: int = 32) -> None:
         raise ValueError(f"expected an RGB batch (N, 3, H, W), got shape {tuple(x.shape)}")
     if x.shape[-2] % multiple or x.shape[-1] % multiple:
         raise ValueError(f"input height and width must be multiples of {multiple}, got {x.shape[-2]}x{x.shape[-1]}")
+
+
+def swin_network_spec(network: str, build: NetworkBuilder) -> NetworkSpec:
+    """What PixelFormer and NeWCRFs share: the KB crop, metres, a head that scales to the largest depth."""
+    return NetworkSpec(
+        network=network,
+        input_hw=(352, 1216),
+        output_unit="m",
+        to_metres=1.0,
+        max_depth_m=80.0,
+        output_scale_in_graph=True,  # bins up to max depth (PixelFormer), sigmoid x max depth (NeWCRFs)
+        height_ok=multiple_of_32,
+        width_ok=multiple_of_32,
+        size_rule="each side must be a multiple of 32",
+        encoder_prefix="backbone.",
+        feature_layers=tuple(f"backbone.out_norms.{i}" for i in range(4)),
+        int8_keep_fp32=(),
+        torch_channels_last=False,  # not faster for the Swin networks (docs/bench/backends.md)
+        build=build,
+    )

@@ -26,7 +26,7 @@ def build_estimator(s: Settings, node_name: str):
     from depth_attn.inference import DepthEstimator, EstimatorConfig
 
     config = EstimatorConfig(
-        network=s.network, size=s.size, variant=s.variant, placement=s.placement, weights=s.weights or None,
+        model=s.model, weights=s.weights or None,
         dataset=s.dataset, allow_partial_weights=s.allow_partial_weights,
         backend=s.backend, precision=s.precision, device=s.device,
         input_hw=(s.input_height, s.input_width) if s.input_width else None,
@@ -44,7 +44,7 @@ def build_estimator(s: Settings, node_name: str):
                 ". Fix: weights:=auto (or the checkpoint that covers this configuration, see `depth-attn weights "
                 "list`), or bring a file in with `depth-attn weights import NAME FILE`")
             raise RuntimeError(
-                f"{node_name}: cannot load weights {s.weights!r} for {s.network}/{s.size}/{s.variant}: "
+                f"{node_name}: cannot load weights {s.weights!r} for {s.model.name}: "
                 f"{text}{fix}."
             ) from exc
         raise backend_error(s, node_name, exc) from exc
@@ -59,7 +59,7 @@ def backend_error(s: Settings, node_name: str, exc: Exception, backend: Optional
     alternatives = [b for b in usable if b != backend]
     chosen = f"{backend} (auto)" if s.backend == "auto" and backend != "auto" else backend
     return RuntimeError(
-        f"{node_name}: cannot start {s.network}/{s.size}/{s.variant} on backend {chosen!r} "
+        f"{node_name}: cannot start {s.model.name} on backend {chosen!r} "
         f"({s.precision}, {s.device}): {exc}. Fix that, or start the node on another backend: "
         f"backend:={' or backend:='.join(alternatives)}."
     )

@@ -133,7 +133,7 @@ def depth_status(node) -> DiagnosticStatus:
     estimator = node.estimator
     s = node.settings
     info = estimator.describe() if estimator is not None else {
-        "model": f"{s.network}-{s.size}-{s.variant}-{s.placement}", "weights": s.weights, "backend": node.backend_name,
+        "model": s.model.name, "weights": s.weights, "backend": node.backend_name,
         "device": s.device}
     health: FrameHealth = node.health
     values = {

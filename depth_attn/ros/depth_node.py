@@ -179,7 +179,7 @@ class DepthNode(LifecycleNode):
             self._estimator_ready()
         else:  # a TensorRT engine may take minutes to build: the node is up (and says so) meanwhile
             self.get_logger().info(
-                f"building the {s.network}/{s.size}/{s.variant} network on {self.backend_name} ({s.precision}) in the "
+                f"building the {s.model.name} network on {self.backend_name} ({s.precision}) in the "
                 "background (an engine not cached yet takes minutes); depth starts when it is ready")
             threading.Thread(target=self._build_in_background, name=f"{self.get_name()}-build", daemon=True).start()
         self.lifecycle_state = "inactive"
@@ -201,8 +201,7 @@ class DepthNode(LifecycleNode):
         self.pairing.topic_name = self.sub_info.topic_name
         self.health.last_image = time.monotonic()  # STALE counts from here
         self.lifecycle_state = "active"
-        model = f"{s.network}-{s.size}-{s.variant}-{s.placement}"
-        self.get_logger().info(f"{model} on {self.backend_name} ({s.precision}): active, listening on "
+        self.get_logger().info(f"{s.model.name} on {self.backend_name} ({s.precision}): active, listening on "
                                f"{self.sub_image.topic_name} and {self.sub_info.topic_name}")
         return TransitionCallbackReturn.SUCCESS
 
@@ -271,8 +270,7 @@ class DepthNode(LifecycleNode):
     def _estimator_ready(self) -> None:
         """What needs the built network: max depth, the start line, the untrained warning."""
         s = self.settings
-        ckpt = getattr(self.estimator, "checkpoint", None)
-        self._default_max_depth = ckpt.max_depth_m if ckpt else 80.0
+        self._default_max_depth = self.estimator.output_scale  # max_depth 0: the network's largest depth
         self.color_out.set_range(self.estimator.max_depth)
         info = self.estimator.describe()
         took = time.monotonic() - self.build_started

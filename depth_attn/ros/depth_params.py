@@ -10,20 +10,22 @@ from typing import Dict, Optional, Tuple
 
 from depth_attn import keyvalue
 from depth_attn.inference.backends.base import BACKEND_CHOICES, PRECISIONS
-from depth_attn.models.registry import NETWORKS, PLACEMENTS, SIZES, VARIANTS
+from depth_attn.models.registry import NETWORKS, PLACEMENTS, SIZES, VARIANTS, ModelConfig
 from depth_attn.ros import param_schema
 from depth_attn.ros.param_schema import Param
 
 _NET = ("read-only while the node is configured: clean it up (lifecycle cleanup) or restart it, set it, then "
         "configure")
 
+_MODEL = ModelConfig()  # the model identity's defaults (Settings.model makes the identity of a node)
+
 PARAMETERS: Dict[str, Param] = {
     "autostart": Param(True, "configure and activate the node at start; false: stay unconfigured until a lifecycle "
                        "manager (Nav2's lifecycle_manager, launch_ros LifecycleNode) drives it", read_only=True),
-    "network": Param("meter", "depth network", choices=NETWORKS, read_only=True),
-    "size": Param("tiny", "network size", choices=SIZES, read_only=True),
-    "variant": Param("base", "attention variant", choices=VARIANTS, read_only=True),
-    "placement": Param("full", "where the variant goes", choices=PLACEMENTS, read_only=True),
+    "network": Param(_MODEL.network, "depth network", choices=NETWORKS, read_only=True),
+    "size": Param(_MODEL.size, "network size", choices=SIZES, read_only=True),
+    "variant": Param(_MODEL.variant, "attention variant", choices=VARIANTS, read_only=True),
+    "placement": Param(_MODEL.placement, "where the variant goes", choices=PLACEMENTS, read_only=True),
     "backend": Param("torch", "what runs the network; auto: TensorRT where it and a CUDA GPU are present, else "
                      "OpenVINO on an x86 CPU where it is installed, else ONNX Runtime (the choice and why are logged "
                      "and in /diagnostics)", choices=BACKEND_CHOICES, read_only=True),
@@ -83,7 +85,10 @@ CHOICES = param_schema.choices_of(PARAMETERS)
 
 # The node's settings: one frozen field per parameter, typed by its default. A set at run time
 # replaces the whole object (dataclasses.replace), so the worker sees all of a change or none of it.
-Settings = make_dataclass("Settings", [(name, type(p.default)) for name, p in PARAMETERS.items()], frozen=True)
+Settings = make_dataclass(
+    "Settings", [(name, type(p.default)) for name, p in PARAMETERS.items()], frozen=True,
+    namespace={"model": property(lambda s: ModelConfig(s.network, s.size, s.variant, s.placement),
+                                 doc="the node's model identity")})
 
 
 def check_parameter(name: str, value: object) -> Optional[str]:

@@ -34,8 +34,7 @@ def heldout_metrics(model: nn.Module, sets: Dict[str, FrameDataset], input_hw: T
 
 def weights_name(config: TrainConfig) -> str:
     """The shipped weights' name: ``output.name``, else network-size-variant-placement-dataset."""
-    m = config.model
-    return config.output.name or f"{m.network}-{m.size}-{m.variant}-{m.placement}-{config.output.dataset}"
+    return config.output.name or f"{config.model.config.name}-{config.output.dataset}"
 
 
 def training_card(config: TrainConfig, *, name: str, weights_path: Path, input_hw: Tuple[int, int], unit: str,
@@ -44,21 +43,17 @@ def training_card(config: TrainConfig, *, name: str, weights_path: Path, input_h
                   heldout: Dict[str, Dict[str, float]], argv: Sequence[str]) -> Dict[str, Any]:
     """The card of the weights at ``weights_path`` (hashed here), as ``report.write_card`` writes it."""
     c = config
-    m = c.model
     return {
         "name": name,
         "file": weights_path.name,
         "sha256": sha256_file(weights_path),
-        "network": m.network,
-        "size": m.size,
-        "variant": m.variant,
-        "placement": m.placement,
+        **dataclasses.asdict(c.model.config),
         "dataset": c.output.dataset,
         "input_hw": list(input_hw),
         "output_unit": unit,
         "to_metres": to_metres,
         "max_depth_m": c.objective.max_depth,
-        "init": m.init,
+        "init": c.model.init,
         "init_report": init_report.as_dict() if init_report else None,
         "teacher": teacher,
         "data": {"train": train_set.describe(), "frames": len(train_set),

@@ -5,14 +5,14 @@ must not silently train something else)."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
 from depth_attn import keyvalue
-from depth_attn.models.registry import ModelConfig, validate_config
+from depth_attn.models.registry import ModelConfig
 from depth_attn.training.augment import AugmentConfig
 from depth_attn.training.objectives import ObjectiveConfig
 
@@ -28,27 +28,21 @@ class TrainConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ModelSection:
-    network: str = "meter"
-    size: str = "tiny"
-    variant: str = "base"
-    placement: str = "full"
+    """The student: its model identity (YAML keys network, size, variant, placement) and its start."""
+
+    config: ModelConfig = field(default_factory=ModelConfig)
     init: Optional[str] = None  # checkpoint name or file the student starts from
     # meta students: "silenced" starts each pooling branch at zero (its pre-norm zeroed), "halved" at half
     # the output it has behind the pre-norm that fed the init network's attention ("copied")
     meta_mixers: str = "copied"
     input_size: Optional[Tuple[int, int]] = None  # network input (H, W); None: the init/teacher checkpoint's
 
-    @property
-    def config(self) -> ModelConfig:
-        return validate_config(self.network, self.size, self.variant, self.placement)
-
 
 @dataclass(frozen=True)
 class TeacherSection:
-    network: str = "meter"
-    size: str = "tiny"
-    variant: str = "base"
-    placement: str = "full"
+    """The teacher: its model identity (YAML keys as the model section's) and its weights."""
+
+    config: ModelConfig = field(default_factory=ModelConfig)
     weights: Optional[str] = None
 
 
@@ -100,9 +94,8 @@ class TrainConfig:
     raw: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def identity(self) -> Dict[str, Any]:
-        """What a checkpoint must agree on to be resumed: the student's configuration."""
-        m = self.model
-        return {"network": m.network, "size": m.size, "variant": m.variant, "placement": m.placement}
+        """What a checkpoint must agree on to be resumed: the student's model identity."""
+        return asdict(self.model.config)
 
 
 def _tuple(value: Any) -> Any:
@@ -116,6 +109,22 @@ def _section(cls, values: Optional[Dict[str, Any]], where: str):
     if unknown:
         raise TrainConfigError(f"unknown key(s) in {where}: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     return cls(**{k: _tuple(v) for k, v in values.items()})
+
+
+def _identity_section(cls, values: Optional[Dict[str, Any]], where: str):
+    """A section holding a model identity: its keys network/size/variant/placement make the ModelConfig."""
+    values = dict(values or {})
+    identity_keys = [f.name for f in fields(ModelConfig)]
+    identity = {k: values.pop(k) for k in identity_keys if k in values}
+    known = sorted(identity_keys + [f.name for f in fields(cls) if f.name != "config"])
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise TrainConfigError(f"unknown key(s) in {where}: {', '.join(unknown)}; known: {', '.join(known)}")
+    try:
+        config = ModelConfig(**{k: str(v) for k, v in identity.items()})
+    except ValueError as exc:
+        raise TrainConfigError(f"{where}: {exc}") from exc
+    return cls(config=config, **{k: _tuple(v) for k, v in values.items()})
 
 
 def set_override(raw: Dict[str, Any], assignment: str) -> None:
@@ -142,12 +151,8 @@ def parse_config(raw: Dict[str, Any]) -> TrainConfig:
     unknown = sorted(set(raw) - sections)
     if unknown:
         raise TrainConfigError(f"unknown section(s): {', '.join(unknown)}; known: {', '.join(sorted(sections))}")
-    model = _section(ModelSection, raw.get("model"), "model")
-    try:
-        model.config  # noqa: B018 - validates the names
-    except ValueError as exc:
-        raise TrainConfigError(f"model: {exc}") from exc
-    teacher = _section(TeacherSection, raw["teacher"], "teacher") if raw.get("teacher") else None
+    model = _identity_section(ModelSection, raw.get("model"), "model")
+    teacher = _identity_section(TeacherSection, raw["teacher"], "teacher") if raw.get("teacher") else None
     data = dict(raw.get("data") or {})
     unknown = sorted(set(data) - {"train", "val", "cache"})
     if unknown:
@@ -205,12 +210,6 @@ def check(config: TrainConfig) -> None:
         raise TrainConfigError(str(exc)) from exc
     if config.objective.needs_teacher and config.teacher is None:
         raise TrainConfigError("distillation terms need a teacher section (network, size, variant, weights)")
-    if config.teacher is not None:
-        try:
-            validate_config(config.teacher.network, config.teacher.size, config.teacher.variant,
-                            config.teacher.placement)
-        except ValueError as exc:
-            raise TrainConfigError(f"teacher: {exc}") from exc
     if config.output.validate_on and config.output.validate_on not in config.val_data:
         raise TrainConfigError(f"output.validate_on {config.output.validate_on!r} is not a data.val set")
     if min(config.output.checkpoint_every, config.output.validate_every) < 1:

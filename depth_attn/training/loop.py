@@ -27,9 +27,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 
 from depth_attn import weights as weights_mod
-from depth_attn.inference.estimator import DEFAULT_INPUT_HW, DEFAULT_TO_METRES
 from depth_attn.models import build_model
 from depth_attn.models.attention import clear_load_balance_loss
+from depth_attn.models.spec import network_spec
 from depth_attn.training import distributed as ddp
 from depth_attn.training.augment import augment, cutmix_batch, sample_rng
 from depth_attn.training.card import SUBSET_FRAMES, heldout_metrics, training_card, weights_name  # noqa: F401
@@ -99,9 +99,10 @@ class Trainer:
     def _build(self) -> None:
         c = self.config
         m = c.model
+        spec = network_spec(m.config.network)
         info_for_units: Optional[weights_mod.CheckpointInfo] = None
         torch.manual_seed(c.schedule.seed)
-        self.student = build_model(m.network, m.size, m.variant, m.placement)
+        self.student = build_model(**dataclasses.asdict(m.config))
         self.init_report = None
         if m.init:
             path, info = _resolve_weights(m.init)
@@ -112,23 +113,23 @@ class Trainer:
         self.teacher_desc: Optional[Dict[str, Any]] = None
         if c.teacher is not None and c.objective.needs_teacher:
             t = c.teacher
-            self.teacher = build_model(t.network, t.size, t.variant, t.placement)
+            self.teacher = build_model(**dataclasses.asdict(t.config))
             if t.weights:
                 path, info = _resolve_weights(t.weights)
                 state = weights_mod.load_state_dict(path)
                 try:
                     self.teacher.load_state_dict(state, strict=True)
                 except RuntimeError as exc:
-                    raise TrainError(f"teacher weights {t.weights} do not fit {t.network}-{t.size}-{t.variant}: "
+                    raise TrainError(f"teacher weights {t.weights} do not fit {t.config.name}: "
                                      f"{str(exc).splitlines()[0]}") from exc
                 info_for_units = info_for_units or info
             self.teacher.eval().requires_grad_(False).to(self.device)
-            self.teacher_desc = dataclasses.asdict(t)
+            self.teacher_desc = {**dataclasses.asdict(t.config), "weights": t.weights}
         self.input_hw: Tuple[int, int] = tuple(  # type: ignore[assignment]
-            m.input_size or (info_for_units.input_hw if info_for_units else DEFAULT_INPUT_HW[m.network])
+            m.input_size or (info_for_units.input_hw if info_for_units else spec.input_hw)
         )
-        self.to_metres = info_for_units.to_metres if info_for_units else DEFAULT_TO_METRES[m.network]
-        self.unit = info_for_units.output_unit if info_for_units else ("dm" if m.network == "meter" else "m")
+        self.to_metres = info_for_units.to_metres if info_for_units else spec.to_metres
+        self.unit = info_for_units.output_unit if info_for_units else spec.output_unit
         self.augment = dataclasses.replace(c.augment, input_hw=self.input_hw)
         try:
             self.augment.check()
@@ -143,7 +144,7 @@ class Trainer:
         except ValueError as exc:
             raise TrainError(str(exc)) from exc
         self.ema = WeightAverage(self.student, c.schedule.ema) if c.schedule.ema > 0 else None
-        taps = DistillationTaps(self.student, self.teacher, m.network, c.objective.distill_features,
+        taps = DistillationTaps(self.student, self.teacher, spec, c.objective.distill_features,
                                 c.objective.feature_layers, c.objective.feature_inputs, self.augment.output_hw,
                                 self.device)
         if taps.blockwise and self.info.enabled:
@@ -287,7 +288,7 @@ class Trainer:
                              processes=self.info.world_size, device=self.device, heldout=heldout, argv=self.argv)
         card_path = self.out_dir / f"{name}.json"
         write_card(card_path, card)
-        plot_curves(log_path, self.out_dir / "curves.png", f"{m.network}-{m.size}-{m.variant} ({step} steps)")
+        plot_curves(log_path, self.out_dir / "curves.png", f"{m.config.name} ({step} steps)")
         return weights_path, card_path, heldout
 
     # -- the run --------------------------------------------------------------------------------
@@ -344,7 +345,7 @@ class Trainer:
         from tqdm import tqdm
 
         bar = tqdm(total=c.schedule.steps, initial=start, disable=not (main and self.progress), unit="step",
-                   desc=f"train {c.model.variant}", dynamic_ncols=True)
+                   desc=f"train {c.model.config.variant}", dynamic_ncols=True)
         self.student.train()
         if c.schedule.freeze_bn:
             freeze_batchnorm(self.student)
@@ -386,7 +387,7 @@ class Trainer:
                         shards.write(json.dumps({"step": step, "ranks": all_indices}) + "\n")
                         shards.flush()
                     bar.update(1)
-                    bar.set_description(f"train {c.model.variant} loss {row['loss']:.4f}")
+                    bar.set_description(f"train {c.model.config.variant} loss {row['loss']:.4f}")
                 if self.stop_after is not None and step >= self.stop_after:
                     self._stop = True
                 stop = ddp.any_true(self._stop, self.info, self.device)
@@ -415,7 +416,7 @@ class Trainer:
 
     def _announce(self, start: int) -> None:
         c = self.config
-        lines = [f"training {c.model.network}-{c.model.size}-{c.model.variant}-{c.model.placement} on {self.device}, "
+        lines = [f"training {c.model.config.name} on {self.device}, "
                  f"{self.info.world_size} process(es), input {self.input_hw[0]}x{self.input_hw[1]}, "
                  f"crop {self.augment.output_hw[0]}x{self.augment.output_hw[1]}"]
         if self.init_report is not None:

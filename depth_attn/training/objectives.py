@@ -12,13 +12,6 @@ from torch import nn
 
 from depth_attn.models.attention import load_balance_loss
 
-# Encoder stage outputs compared at feature level, per network (the student's must have the teacher's shape).
-DEFAULT_FEATURE_LAYERS = {
-    "meter": ("encoder.mvit.0", "encoder.mvit.1", "encoder.mvit.2"),
-    "pixelformer": tuple(f"backbone.out_norms.{i}" for i in range(4)),
-    "newcrfs": tuple(f"backbone.out_norms.{i}" for i in range(4)),
-}
-
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
@@ -26,7 +19,7 @@ class ObjectiveConfig:
     silog_variance_focus: float = 0.85
     distill_output: float = 0.0  # log-depth L1 to the teacher
     distill_features: float = 0.0  # normalised MSE at the feature layers
-    feature_layers: Optional[Tuple[str, ...]] = None  # None: DEFAULT_FEATURE_LAYERS[network]
+    feature_layers: Optional[Tuple[str, ...]] = None  # None: the network spec's feature_layers
     # "student": compare the layers' outputs in the student's own forward pass; "teacher": feed each
     # student layer the teacher's input to that layer (block-wise distillation: every block learns its
     # teacher block's function directly, which converges in far fewer steps; one process only)

@@ -52,10 +52,9 @@ def check_output_dir(out_dir: Path, resume_path: Optional[Path], identity: str) 
 
 def write_run_files(out_dir: Path, config: TrainConfig, argv: Sequence[str]) -> None:
     """Mark ``out_dir`` as this run's: ``run.json`` (model, identity, start, command) and ``config.yaml``."""
-    m = config.model
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / RUN_FILE).write_text(json.dumps({
-        "model": f"{m.network}-{m.size}-{m.variant}-{m.placement}",
+        "model": config.model.config.name,
         "identity": config.identity(), "started": dt.datetime.now().isoformat(timespec="seconds"),
         "command": " ".join(argv)}, indent=2) + "\n")
     (out_dir / "config.yaml").write_text(dump_config(config))

@@ -10,21 +10,22 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from depth_attn.training.objectives import DEFAULT_FEATURE_LAYERS, FeatureTap, matching_feature_layers
+from depth_attn.models.spec import NetworkSpec
+from depth_attn.training.objectives import FeatureTap, matching_feature_layers
 
 
 class DistillationTaps:
     """The tapped layers of a student and its teacher. ``blockwise`` (``feature_inputs: teacher``): each
     student block runs on the teacher's input to that block, instead of the student's own forward."""
 
-    def __init__(self, student: nn.Module, teacher: Optional[nn.Module], network: str, weight: float,
+    def __init__(self, student: nn.Module, teacher: Optional[nn.Module], spec: NetworkSpec, weight: float,
                  names: Optional[Sequence[str]], feature_inputs: str, probe_hw: Tuple[int, int],
                  device: torch.device) -> None:
         self.layers: List[str] = []
         self.skipped: List[str] = []
         if teacher is not None and weight > 0:
             probe = torch.zeros(1, 3, *probe_hw, device=device)
-            names = names or DEFAULT_FEATURE_LAYERS[network]
+            names = names or spec.feature_layers
             self.layers, self.skipped = matching_feature_layers(student, teacher, names, probe)
         self.blockwise = bool(self.layers) and feature_inputs == "teacher"
         tapped = self.layers and not self.blockwise

@@ -21,7 +21,7 @@ from depth_attn.weights.catalogue import (
     info_from_card,
     known_checkpoints,
 )
-from depth_attn.weights.loading import coverage_gaps, load_state_dict
+from depth_attn.weights.loading import load_state_dict
 from depth_attn.weights.store import (
     available_for,
     cached_path,
@@ -38,7 +38,7 @@ from depth_attn.weights.store import (
 
 __all__ = [
     "AUTO", "BUILTIN", "CHECKPOINTS", "DATASET_CAMERAS", "METER_URL", "UNTRAINED_NAMES", "CheckpointInfo",
-    "WeightsError", "available_for", "cached_path", "checkpoint_info", "coverage_gaps", "fetch", "file_digest",
+    "WeightsError", "available_for", "cached_path", "checkpoint_info", "fetch", "file_digest",
     "identify", "import_file", "import_trained", "info_from_card", "known_checkpoints", "listing",
     "load_state_dict", "locate", "resolve", "resolve_auto", "sha256_file", "weights_cache_dir",
 ]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from depth_attn.models.spec import network_spec
 from depth_attn.paths import package_weights_dir, weights_cache_dir
 
 METER_URL = "https://github.com/lorenzopapa5/METER/raw/main/models/build_model_best_{dataset}_{size}"
@@ -60,6 +61,7 @@ class CheckpointInfo:
 
 def _meter(size: str, meter_name: str, dataset: str, sha256: Optional[str]) -> CheckpointInfo:
     kitti = dataset == "kitti"
+    spec = network_spec("meter")  # the KITTI checkpoints are what the spec describes; NYU's differ
     return CheckpointInfo(
         name=f"meter-{meter_name}-{dataset}",
         network="meter",
@@ -67,10 +69,10 @@ def _meter(size: str, meter_name: str, dataset: str, sha256: Optional[str]) -> C
         dataset=dataset,
         url=METER_URL.format(dataset=dataset, size=meter_name),
         sha256=sha256,
-        input_hw=(192, 636) if kitti else (192, 256),
-        output_unit="dm" if kitti else "cm (unverified)",
-        to_metres=0.1 if kitti else 0.01,
-        max_depth_m=80.0 if kitti else 10.0,
+        input_hw=spec.input_hw if kitti else (192, 256),
+        output_unit=spec.output_unit if kitti else "cm (unverified)",
+        to_metres=spec.to_metres if kitti else 0.01,
+        max_depth_m=spec.max_depth_m if kitti else 10.0,
         units_verified=kitti,
         shared_file=f"meter/meter_{meter_name}_{dataset}.pth" if meter_name == "xxs" else None,
         package_file="meter_xxs_kitti.pth" if (meter_name, dataset) == ("xxs", "kitti") else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 import torch
 
@@ -40,15 +40,5 @@ def load_state_dict(path: Path) -> Dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path} is not a state dict of tensors")
     return state
-
-
-def coverage_gaps(model_state: Dict[str, torch.Tensor], checkpoint_state: Dict[str, torch.Tensor]) -> List[str]:
-    """Where a checkpoint does not cover a network: its tensors that the checkpoint does not provide
-    (missing, or another shape), and checkpoint tensors with no place in it (a meta network has no
-    parameters where the base attention had them, so the base weights leave it untrained all the same)."""
-    gaps = [f"{name} (missing)" for name, tensor in model_state.items()
-            if name not in checkpoint_state or tuple(checkpoint_state[name].shape) != tuple(tensor.shape)]
-    gaps += [f"{name} (unused)" for name in checkpoint_state if name not in model_state]
-    return gaps
 
 
