@@ -220,9 +220,11 @@ def pinning_check(runs: int) -> Dict[str, float]:
     """OpenVINO's thread pinning (ENABLE_CPU_PINNING) on and off, beside ONNX Runtime: meta p50, in turns."""
     from depth_attn.inference import EstimatorConfig
     from depth_attn.inference.turns import measure_in_turns
+    from depth_attn.models import ModelConfig
 
     def config(backend: str, **options) -> EstimatorConfig:
-        return EstimatorConfig(variant="meta", weights="auto", backend=backend, backend_options=options)
+        return EstimatorConfig(model=ModelConfig(variant="meta"), weights="auto", backend=backend,
+                               backend_options=options)
 
     configs = {"onnxruntime": config("onnxruntime"), "openvino pinned": config("openvino", pinning="true"),
                "openvino unpinned": config("openvino", pinning="false")}
