@@ -84,6 +84,8 @@ def test_backend_options_reach_openvino():
     assert (backend.threads, backend.streams, backend.model_cache_dir) == (2, 2, None)
     assert backend.compiled.get_property("PERFORMANCE_HINT") == "THROUGHPUT"
     assert backend.compiled.get_property("ENABLE_CPU_PINNING") is False
+    default = DepthEstimator(EstimatorConfig(input_hw=SMALL_HW, backend="openvino")).backend
+    assert default.pinning is False and default.describe()["pinning"] == "False"  # a shared CPU: not pinned
     assert backend.describe()["model_cache"] == "off"
     with pytest.raises(BackendError, match="hint must be one of"):
         DepthEstimator(EstimatorConfig(input_hw=SMALL_HW, backend="openvino", backend_options={"hint": "fastest"}))

@@ -12,9 +12,9 @@ Options (``EstimatorConfig.backend_options``, node parameter ``backend_options``
   bag, required) and ``calibration_frames`` (default 100), the statically quantised file in the cache.
 - openvino (CPU): ``onnx_path`` (default: the cached export, the same file ONNX Runtime runs),
   ``threads`` (INFERENCE_NUM_THREADS, default one per physical core), ``hint`` (latency/throughput),
-  ``streams`` (NUM_STREAMS), ``pinning`` (ENABLE_CPU_PINNING), ``model_cache`` (OpenVINO's compiled-model
-  cache in the artefact cache, default on), ``opset``, ``exporter``; with precision int8: ``calibration``
-  and ``calibration_frames``, the same calibrated QDQ file as ONNX Runtime's.
+  ``streams`` (NUM_STREAMS), ``pinning`` (ENABLE_CPU_PINNING, default off: shared CPUs), ``model_cache``
+  (OpenVINO's compiled-model cache in the artefact cache, default on), ``opset``, ``exporter``; with
+  precision int8: ``calibration`` and ``calibration_frames``, the same calibrated QDQ file as ONNX Runtime's.
 - tensorrt: ``engine_path`` (default: the cached engine), ``calibration`` (folder of images or a
   bag, for int8), ``calibration_frames``, ``workspace_gb``, ``binding_api`` (auto/tensors/bindings),
   ``rebuild``.

@@ -54,8 +54,10 @@ def compile_config(threads: Optional[int], hint: str, streams: Optional[object],
     if streams not in (None, ""):
         text = str(streams).strip().upper()
         config["NUM_STREAMS"] = text if text in ("AUTO", "NUMA") else int(text)
-    if pinning not in (None, ""):
-        config["ENABLE_CPU_PINNING"] = flag(pinning)
+    # Threads pinned to cores cannot move off a core another process is using: on a shared CPU (a
+    # robot's ROS nodes, a loaded desktop) pinned OpenVINO was 1.45x slower than unpinned
+    # (docs/benchmarks.md, section 14), so pinning is off unless asked for.
+    config["ENABLE_CPU_PINNING"] = False if pinning in (None, "") else flag(pinning)
     return config
 
 
@@ -100,7 +102,7 @@ class OpenVINOBackend(Backend):
         """``model_cache_dir``: OpenVINO's compiled-model cache (default: none, compile every start);
         ``threads``: INFERENCE_NUM_THREADS (default: one per physical core); ``hint``: latency or
         throughput; ``streams``: NUM_STREAMS (the latency hint's default is 1); ``pinning``:
-        ENABLE_CPU_PINNING (OpenVINO's default: on)."""
+        ENABLE_CPU_PINNING (default off here; OpenVINO's own default is on)."""
         ov = import_openvino()
         if not str(device).startswith("cpu"):
             raise BackendError(f"the openvino backend runs on the CPU here, not {device!r}: use --device cpu")
@@ -158,6 +160,7 @@ class OpenVINOBackend(Backend):
         self.threads = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))
         self.streams = int(self.compiled.get_property("NUM_STREAMS"))
         self.hint = str(self.compiled.get_property("PERFORMANCE_HINT")).lower()
+        self.pinning = bool(self.compiled.get_property("ENABLE_CPU_PINNING"))
         log.info("OpenVINO %s: %s %s in %.0f ms (%s)", self.version, "loaded" if self.loaded_from_cache else "compiled",
                  self.onnx_path.name, self.start_ms, "from its model cache" if self.loaded_from_cache
                  else ("into its model cache" if self.model_cache_dir else "no model cache"))
@@ -179,6 +182,7 @@ class OpenVINOBackend(Backend):
             "threads": str(self.threads),
             "streams": str(self.streams),
             "hint": self.hint,
+            "pinning": str(self.pinning),
             "model_cache": str(self.model_cache_dir) if self.model_cache_dir else "off",
             "compiled": f"{'loaded from cache' if self.loaded_from_cache else 'compiled'} in {self.start_ms:.0f} ms",
             "quantized": "int8 (QDQ, calibrated)" if self.precision == "int8" else "no",
