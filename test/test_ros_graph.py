@@ -3,6 +3,8 @@ params file ros2 launch uses, remappings, --set overrides, finishing and closing
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -144,6 +146,17 @@ def test_depth_node_console_script_fails_cleanly(capsys):
     assert main(["depth_node", "--ros-args", "-r", f"__node:={unique('dn')}", "-p", "backend:=tensorrt"]) == 1
     err = capsys.readouterr().err
     assert "FATAL" in err and "backend 'tensorrt'" in err
+
+
+@pytest.mark.parametrize("module", ["depth_attn.ros.depth_node", "depth_attn.ros.player"])
+def test_python_dash_m_runs_the_node(module, tmp_path):
+    """``python -m MODULE`` runs the module as ``__main__``, a second copy of its node class: the runner
+    must still start the node (here it stops on a bad parameter with its own FATAL line, not an assert)."""
+    bad = ["-p", "backend:=tensorrt"] if module.endswith("depth_node") else ["-p", f"bag:={tmp_path / 'nope'}"]
+    result = subprocess.run([sys.executable, "-m", module, "--ros-args", "-r", f"__node:={unique('m')}", *bad],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "FATAL" in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
 
 
 def test_player_and_eval_node_console_scripts_fail_cleanly(capsys, tmp_path):

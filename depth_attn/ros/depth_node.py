@@ -440,7 +440,7 @@ def main(args=None) -> int:
     """`ros2 run depth_attn depth_node --ros-args -p backend:=onnxruntime -r image:=/camera/image_raw`."""
     from depth_attn.ros.node_main import run_node
 
-    return run_node(DepthNode, "depth_node", args)
+    return run_node("depth_node", args)
 
 
 if __name__ == "__main__":

@@ -213,7 +213,7 @@ def main(args=None) -> int:
     -r ground_truth:=/kitti/depth/ground_truth`."""
     from depth_attn.ros.node_main import run_node
 
-    return run_node(EvalNode, "eval_node", args)
+    return run_node("eval_node", args)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,13 @@ import sys
 from typing import Optional, Sequence
 
 
-def run_node(node_class: type, label: str, args: Optional[Sequence[str]] = None) -> int:
-    """``node_class`` (registered as ``label`` in ``graph.NODE_TYPES``) alone, with ``args`` (default
-    ``sys.argv``: its ``--ros-args``) as the context's arguments."""
-    from depth_attn.ros.graph import GraphSpec, load_class, run_graph
+def run_node(label: str, args: Optional[Sequence[str]] = None) -> int:
+    """The node registered as ``label`` in ``graph.NODE_TYPES`` alone, with ``args`` (default
+    ``sys.argv``: its ``--ros-args``) as the context's arguments. The class is looked up by its label,
+    never passed in: under ``python -m depth_attn.ros.depth_node`` the module runs as ``__main__`` and
+    its class object is not the registered one."""
+    from depth_attn.ros.graph import GraphSpec, run_graph
 
-    assert load_class(label) is node_class, f"{label} is not {node_class.__name__} in graph.NODE_TYPES"
     spec = GraphSpec(config=None, nodes=[label], intra_process=False,
                      init_args=list(sys.argv if args is None else args))
     return run_graph(spec, fatal_label=label)

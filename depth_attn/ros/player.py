@@ -340,7 +340,7 @@ def main(args=None) -> int:
     """`ros2 run depth_attn player --ros-args -p bag:=out/kitti_bag -p restamp:=true` (or `depth-attn play`)."""
     from depth_attn.ros.node_main import run_node
 
-    return run_node(BagPlayer, "player", args)
+    return run_node("player", args)
 
 
 if __name__ == "__main__":
