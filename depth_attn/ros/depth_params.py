@@ -28,7 +28,9 @@ PARAMETERS: Dict[str, Param] = {
     "placement": Param(_MODEL.placement, "where the variant goes", choices=PLACEMENTS, read_only=True),
     "backend": Param("torch", "what runs the network; auto: TensorRT where it and a CUDA GPU are present, else "
                      "OpenVINO on an x86 CPU where it is installed, else ONNX Runtime (the choice and why are logged "
-                     "and in /diagnostics)", choices=BACKEND_CHOICES, read_only=True),
+                     "and in /diagnostics). The bare node's default is torch, which needs no export and writes nothing "
+                     "to the cache (a read-only disk, a first `ros2 run`); desktop.launch.py, config/desktop.yaml and "
+                     "the CLI choose auto, orin.launch.py tensorrt", choices=BACKEND_CHOICES, read_only=True),
     "precision": Param("fp32", "numeric precision", choices=PRECISIONS, read_only=True),
     "device": Param("cpu", "torch/onnxruntime device: cpu, cuda, cuda:0", read_only=True),
     "weights": Param("auto", "auto (the shipped or cached checkpoint that covers network/size/variant/placement for "
