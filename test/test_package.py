@@ -82,6 +82,21 @@ def test_colcon_install_carries_the_kitti_sample_and_finds_it(colcon_install):
     assert Path(found.stdout.strip()) == share / "sample" / "kitti" / "2011_09_26" / "2011_09_26_drive_0023_sync"
 
 
+def test_colcon_install_carries_every_commands_help(colcon_install):
+    """The --help texts live in depth_attn/cli/help.yaml: the installed package (not the checkout) has them."""
+    site = next((colcon_install / "lib").glob("python3*/site-packages"))
+    cli = "import sys; from depth_attn.cli import main; sys.exit(main())"
+    shown = subprocess.run([sys.executable, "-c", cli, "weights", "import", "--help"],
+                           env=dict(os.environ, PYTHONPATH=str(site)), capture_output=True, text=True, timeout=60,
+                           cwd=colcon_install)
+    assert shown.returncode == 0, shown.stderr
+    assert "depth-attn weights import meter-xxs-kitti" in shown.stdout
+    where = subprocess.run([sys.executable, "-c", "import depth_attn.cli.common as c; print(c.__file__)"],
+                           env=dict(os.environ, PYTHONPATH=str(site)), capture_output=True, text=True, timeout=60,
+                           cwd=colcon_install)
+    assert Path(where.stdout.strip()).is_relative_to(site), where.stdout
+
+
 def test_colcon_install_resolves_auto_weights_from_its_share_folder(colcon_install, tmp_path):
     """weights: auto in an installed package finds the shipped checkpoints under share/depth_attn/weights,
     without ../shared (pointed at an empty folder) and without the source checkout."""

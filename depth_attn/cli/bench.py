@@ -19,23 +19,7 @@ def _option(text: str):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_command(
-        subparsers, "bench", "latency p50/p90/p99 and throughput of one or more backends",
-        "Time the network alone (backend.run on a preprocessed frame: host array in, host array out, "
-        "the device synchronised before each clock read) and the whole estimate() (resize in, network, resize "
-        "out, clamp) on a camera-size frame. Several backends run each in a process of its own, and the processes "
-        "take turns (A B, B A, A B): no backend runs while another is timed, so one runtime's threads cannot "
-        "steal another's cores (two runtimes in one process swung a ratio from 0.59x to 1.0x), and load from "
-        "other processes hits them alike, so their ratios are fair. Each backend is warmed up first. "
-        "Reports p50/p90/p99 latency in ms and throughput (1000 / mean latency, frames/s for one stream). "
-        "The network is --weights auto's trained one unless said otherwise; --weights none times an untrained "
-        "network (the same cost, said on stderr).",
-        "  depth-attn bench --weights auto --variant meta --backends onnxruntime openvino --runs 300\n"
-        "  depth-attn bench --backends torch onnxruntime --input-size 192x636 --runs 100\n"
-        "  depth-attn bench --weights meter-xxs-kitti --backend tensorrt --precision fp16 --device cuda "
-        "--json bench.json\n"
-        "  depth-attn bench --backends torch --option channels_last=true --option compile=true\n"
-        "  depth-attn bench --network pixelformer --variant moh --weights none   # untrained: timing only")
+    p = add_command(subparsers, "bench")
     add_model_args(p)
     group = p.add_argument_group("measurement")
     group.add_argument("--backends", nargs="+", choices=BACKEND_CHOICES, default=None,

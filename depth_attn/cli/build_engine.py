@@ -9,21 +9,7 @@ from depth_attn.cli.common import add_command, add_identity_args, estimator_conf
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_command(
-        subparsers, "build-engine", "build (or find in the cache) the TensorRT engine of a network: fp32, fp16 or int8",
-        "Export the network to ONNX (cached) and build a TensorRT engine from it on this GPU "
-        "(TensorRT 8.6 or 10.x), fp32, fp16, or int8 calibrated on real frames (a folder of images or a "
-        "rosbag2 recording, preprocessed exactly as at inference). The engine goes into the artefact cache "
-        "($DEPTH_ATTN_HOME/artefacts/engines), keyed by the ONNX file's checksum, precision, calibration set, "
-        "TensorRT version and GPU, so the depth node finds it at start instead of building it again; a "
-        "corrupt or incompatible cached engine is rebuilt with a warning. Run it once per robot after "
-        "`depth-attn doctor`. Needs tensorrt and a CUDA GPU (without them it says what to install).",
-        "  depth-attn build-engine --weights meter-xxs-kitti --precision fp16\n"
-        "  depth-attn build-engine --weights meter-xxs-kitti --precision int8 --calibration frames/ "
-        "--calibration-frames 200\n"
-        "  depth-attn build-engine --weights meter-xxs-kitti --precision int8 --calibration drive.mcap "
-        "--out meter.engine\n"
-        "  depth-attn build-engine --variant meta --precision fp16   # --weights auto: the shipped meta student")
+    p = add_command(subparsers, "build-engine")
     add_identity_args(p)
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16", help="engine precision")
     p.add_argument("--device", default="cuda", help="CUDA device, e.g. cuda or cuda:1 (default: cuda)")

@@ -11,15 +11,7 @@ KINDS = ("onnx", "engines", "openvino")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_command(
-        subparsers, "cache", "list or clear cached ONNX files, TensorRT engines and OpenVINO compiled models",
-        "Artefacts are built once per configuration, weights, input size, precision, backend "
-        "version and device, and kept in $DEPTH_ATTN_HOME/artefacts (default ~/.cache/depth_attn/artefacts). "
-        "A corrupt entry is rebuilt on its own; clear entries to reclaim disk or to force a rebuild "
-        "(e.g. after changing calibration images).",
-        "  depth-attn cache list\n"
-        "  depth-attn cache clear --kind engines\n"
-        "  depth-attn cache clear --match meter-tiny-meta")
+    p = add_command(subparsers, "cache")
     sub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
     for name, text, func in (("list", "show the cached artefacts", run_list),
                              ("clear", "delete cached artefacts (all, or those matching --kind/--match)", run_clear)):

@@ -4,7 +4,9 @@ DepthEstimator."""
 from __future__ import annotations
 
 import argparse
-from typing import Tuple
+import functools
+from pathlib import Path
+from typing import Dict, Optional, Tuple
 
 from depth_attn.inference.backends.base import BACKEND_CHOICES, PRECISIONS
 from depth_attn.models.registry import NETWORKS, PLACEMENTS, SIZES, VARIANTS, ModelConfig, validate_config
@@ -33,11 +35,25 @@ def help_text(description: str, examples: str) -> str:
     return textwrap.fill(" ".join(description.split()), width) + "\n\nexamples:\n" + examples
 
 
-def add_command(subparsers: argparse._SubParsersAction, name: str, summary: str, description: str,
-                examples: str) -> argparse.ArgumentParser:
-    """A subcommand whose --help is its description, wrapped, then its examples line by line."""
-    return subparsers.add_parser(name, help=summary, description=help_text(description, examples),
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+@functools.lru_cache(maxsize=1)
+def command_texts() -> Dict[str, Dict[str, str]]:
+    """Every command's --help texts, keyed by command ("weights import" for a nested one): summary,
+    description and, for most, examples. They live in help.yaml beside this module, one file for all."""
+    import yaml
+
+    return yaml.safe_load(Path(__file__).with_name("help.yaml").read_text(encoding="utf-8"))
+
+
+def add_command(subparsers: argparse._SubParsersAction, name: str, key: Optional[str] = None,
+                **parser_options) -> argparse.ArgumentParser:
+    """The subcommand ``name`` with its texts from help.yaml (``key``, default ``name``): --help is the
+    description, wrapped, then its examples line by line; ``parser_options`` go to ``add_parser``."""
+    texts = command_texts()[key or name]
+    description = texts["description"]
+    if "examples" in texts:
+        description = help_text(description, texts["examples"])
+        parser_options.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+    return subparsers.add_parser(name, help=texts["summary"], description=description, **parser_options)
 
 
 def add_identity_args(parser: argparse.ArgumentParser) -> None:

@@ -8,24 +8,15 @@ import argparse
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
+from depth_attn.cli.common import add_command
+
 SOURCES = ("auto", "clip", "sample")
 SHEET_FRAMES = 6
 ANIMATION_WIDTH = 621  # half of KITTI's 1242
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "demo",
-        help="the main job: a real KITTI drive through the depth node at 10 Hz, scored frame by frame, with pictures",
-        description="Build a rosbag2 from a real KITTI drive with Velodyne ground truth, play it at its own 10 Hz "
-        "through the depth node (METER-XXS, official KITTI checkpoint) and the eval node over ROS 2 in one "
-        "process (config/kitti_eval.yaml), then print the summary table and write a contact sheet (RGB | "
-        "predicted depth | ground-truth points | abs-rel error) and an animation (RGB above depth). The drive: "
-        "the shared 78-frame clip ($DEPTH_ATTN_DATA/kitti/sequence_sfnd, or ../shared/data/kitti/...) when it "
-        "is there, else the 7-frame sample of drive 0023 the package carries (sample/kitti). Without rclpy it "
-        "evaluates offline instead.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = add_command(subparsers, "demo", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
     p.add_argument("--source", choices=SOURCES, default="auto",
                    help="clip: the shared 78-frame clip; sample: the package's 7 frames; auto: the clip if present")

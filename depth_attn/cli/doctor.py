@@ -9,20 +9,7 @@ from depth_attn.cli.common import add_command, add_identity_args, model_from_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_command(
-        subparsers, "doctor", "versions, devices, which backends work, and a parity self-test of each",
-        "Check this machine: Python and library versions (torch, ONNX, ONNX Runtime, OpenVINO, "
-        "TensorRT), devices (CPU, CUDA GPUs, Jetson model), what backend auto picks here and why, the artefact "
-        "cache, and for every backend that could run here (torch CPU/CUDA fp32/fp16, onnxruntime CPU/CUDA, "
-        "openvino CPU, "
-        "tensorrt fp32/fp16) a self-test: the same random input "
-        "through it and through PyTorch fp32 on the CPU, pass when the max relative error (max |out - ref| / "
-        "max |ref|) is within 1e-3 (fp32) or 5e-2 (fp16). Backends that cannot run here are listed with what "
-        "to install. Exit status 0 when nothing failed, 1 otherwise. The first command to run on a new Jetson "
-        "(TensorRT engines it builds stay in the cache for the node).",
-        "  depth-attn doctor\n"
-        "  depth-attn doctor --weights meter-xxs-kitti --json doctor.json\n"
-        "  depth-attn doctor --network pixelformer --weights none   # no trained PixelFormer here: untrained")
+    p = add_command(subparsers, "doctor")
     add_identity_args(p)
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the report as JSON")
     p.set_defaults(func=run)

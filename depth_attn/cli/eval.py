@@ -7,11 +7,6 @@ from pathlib import Path
 
 from depth_attn.cli.common import add_command, add_model_args
 
-EXAMPLES = """  depth-attn kitti2bag 2011_09_26/2011_09_26_drive_0002_sync --out out/drive2
-  depth-attn eval out/drive2 --crop garg --out out/eval_drive2
-  depth-attn eval ../shared/data/kitti/kitti2015 --out out/eval_kitti2015
-  depth-attn eval out/drive2 --variant meta --weights meter-xxs-meta-kitti --max-frames 20"""
-
 
 def add_eval_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("evaluation")
@@ -35,15 +30,7 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_command(
-        subparsers, "eval", "offline evaluation of a network on a bag with ground-truth depth",
-        "Read a rosbag2 (MCAP or sqlite3, e.g. from `depth-attn kitti2bag`) directly, run the depth network "
-        "(--weights auto: the trained checkpoint of the configuration) on every frame that has ground truth, "
-        "and write OUT/frames.csv (one row per frame with ground truth: frame, stamp_ns, latency_ms, "
-        "network_ms and the KITTI metrics; flushed per row), OUT/summary.json (metric means, latency "
-        "percentiles, frame counts, model) and OUT/frames.png (per-frame latency and accuracy). The eval node "
-        "writes the same files online. Deterministic; no ROS needed.",
-        EXAMPLES)
+    p = add_command(subparsers, "eval")
     p.add_argument("bag", type=Path, help="the bag folder (or its .mcap / .db3 file), or a held-out frame folder "
                    "(image_*/ beside groundtruth_depth/, or rgb/ beside depth/, with intrinsics.json), as in ../shared")
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="output folder (default: out/eval)")

@@ -9,23 +9,7 @@ from depth_attn.cli.common import add_command, add_identity_args, estimator_conf
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_command(
-        subparsers, "export", "export a network to ONNX (opset 17, input 'image', output 'depth')",
-        "Export a network to ONNX at a fixed input size: input 'image' (1, 3, H, W) float32 RGB in "
-        "[0, 1], output 'depth' (1, 1, h, w) in the network's unit; opset 17, checked with onnx.checker. "
-        "The file goes into the artefact cache ($DEPTH_ATTN_HOME/artefacts/onnx, keyed by configuration, "
-        "weights checksum, input size, exporter and torch version), where the onnxruntime and tensorrt "
-        "backends find it; --out also copies it to a file. A parity check against PyTorch through ONNX "
-        "Runtime follows unless --no-parity. The weights are --weights auto unless said otherwise: the "
-        "trained checkpoint of the configuration; --weights none exports an untrained network (said on stderr).",
-        "  depth-attn export --weights meter-xxs-kitti --out meter_xxs_kitti.onnx\n"
-        "  depth-attn export --network pixelformer --variant meta --placement decoder --weights none \\\n"
-        "      --input-size 352x1216\n"
-        "  depth-attn export --all --network meter --input-size 192x636 --out exports/\n"
-        "  depth-attn export --weights meter-xxs-kitti --precision int8 --calibration drive.mcap\n"
-        "  depth-attn export --variant meta --weights auto --precision int8 --calibration frames/ \\\n"
-        "      --calibration-frames 50\n"
-        "  depth-attn export --variant pyra --weights none --out untrained_pyra.onnx   # for timing only")
+    p = add_command(subparsers, "export")
     add_identity_args(p)
     p.add_argument("--out", type=Path, default=None,
                    help="also copy the ONNX file here (with --all: a folder, one <config>.onnx per configuration)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from depth_attn.cli.common import add_command
+
 EPILOG = """examples:
   # a KITTI raw drive; ground truth found automatically (proj_depth/groundtruth, else proj_depth/velodyne_raw,
   # else the Velodyne scans projected), left and right camera
@@ -29,15 +31,7 @@ folder has no timestamps.txt. metadata.yaml's custom_data says which (depth_attn
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "kitti2bag",
-        help="KITTI raw drive (or image + depth folder) -> rosbag2 with ground-truth depth",
-        description="Convert a KITTI raw drive (<date>/<date>_drive_<n>_sync with the date folder's calib_*.txt), "
-        "or a clip in that layout, into a rosbag2 (MCAP by default) with the colour images, their camera info "
-        "and ground-truth depth, written with rosbags (no ROS install needed).",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "kitti2bag", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("drive", type=Path, nargs="?", help="the <date>_drive_<n>_sync folder (omit with --images)")
     p.add_argument("--out", type=Path, required=True, help="the bag folder to write")
     p.add_argument("--calib-dir", type=Path, default=None,

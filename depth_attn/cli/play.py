@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from depth_attn.cli.common import add_command
+
 EPILOG = """examples:
   depth-attn play out/demo/kitti_bag --restamp                 # as recorded, stamps = send time
   depth-attn play out/demo/kitti_bag --frame-rate 10 --loop    # 10 frames/s, over and over
@@ -18,14 +20,7 @@ and the latency measured end to end (receive time - stamp). Messages whose type 
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "play",
-        help="publish a bag's topics in real time with rclpy",
-        description="Play a rosbag2 (MCAP or sqlite3) with rclpy, read with rosbags: for machines without "
-        "`ros2 bag play`. Runs the BagPlayer node (depth_attn.ros.player) on its own.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "play", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bag", type=Path, help="the bag folder (or its .mcap / .db3 file)")
     p.add_argument("--rate", type=float, default=1.0, help="speed factor, 1.0 = as recorded (default: 1.0)")
     p.add_argument("--frame-rate", type=float, default=0.0, metavar="HZ",

@@ -6,21 +6,14 @@ import argparse
 import time
 from pathlib import Path
 
-from depth_attn.cli.common import add_model_args
+from depth_attn.cli.common import add_command, add_model_args
 from depth_attn.encodings import DEFAULT_MAX_IMAGE_PIXELS
 
 KITTI_LEFT_COLOUR_FX_FY_CX_CY = "721.5377,721.5377,609.5593,172.854"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "predict",
-        help="metric depth and a point cloud from one image",
-        description="Run a depth network on one image and write depth.npy (float32 metres), depth.png "
-        "(uint16, metres x 256, 0 = invalid), depth_color.png (with a metres scale) and points.ply "
-        "(binary XYZRGB, camera optical frame: x right, y down, z forward).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = add_command(subparsers, "predict", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("image", type=Path, help="an RGB image file (PNG/JPEG)")
     p.add_argument("--out", type=Path, default=Path("out/predict"), help="output folder")
     p.add_argument("--intrinsics", default=None, metavar="FX,FY,CX,CY|FILE.json",

@@ -9,18 +9,7 @@ from depth_attn.cli.common import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_command(
-        subparsers, "run", "run the ROS 2 nodes (depth node, player, evaluator) in one process, without ros2 launch",
-        "Start the nodes of a config file in one process over one rclpy executor, "
-        "with the same parameters `ros2 launch` would give them: the config is an ordinary ROS 2 params "
-        "file (`<node>: ros__parameters: {...}`) whose `depth_attn_run` section lists the nodes and the "
-        "remappings. Runs until every node with a job (a player, an evaluator) has finished, or until "
-        "Ctrl-C for a camera. Needs rclpy (a sourced ROS 2 install, or the PyPI wheels of `make setup`).",
-        "  depth-attn run --config config/desktop.yaml\n"
-        "  depth-attn run --config config/desktop.yaml --set depth_node.backend=onnxruntime "
-        "--set publish_cloud=false\n"
-        "  depth-attn run --config config/desktop.yaml --remap depth_node:image:=/camera/color/image_raw\n"
-        "  depth-attn run --config config/kitti_eval.yaml --duration 120")
+    p = add_command(subparsers, "run")
     p.add_argument("--config", type=Path, required=True,
                    help="ROS 2 params YAML (e.g. config/desktop.yaml); a name that is not a file here is looked up "
                    "in the package's config folder (desktop.yaml, orin.yaml, kitti_eval.yaml)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from depth_attn.cli.common import add_command
 from depth_attn.inference.backends.base import BACKENDS
 
 EPILOG = """examples:
@@ -28,18 +29,7 @@ its absolute figures are this machine's at the load the report records."""
 def register(subparsers: argparse._SubParsersAction) -> None:
     from depth_attn.cli.eval import add_eval_args
 
-    p = subparsers.add_parser(
-        "study",
-        help="the study in one run: zoo, latency per backend, accuracy, Pareto fronts, embedding entropy, claims",
-        description="Reproduce the efficient-attention study (specs/attention-variants.md) on held-out frames: the "
-        "zoo's parameters and GMACs at the study's input sizes, latency p50/p90 of the chosen configurations on the "
-        "chosen backends, the nine KITTI metrics of every configuration with weights, the Pareto fronts (RMSE and "
-        "abs_rel against latency), the entropy of the encoder's embeddings (Gaussian and Kozachenko-Leonenko, and "
-        "its rank correlation with accuracy), and each of the study's claims checked: holds, does not hold, or not "
-        "measurable here. Accuracy is `depth-attn eval`'s, latency `depth-attn bench`'s, counts `depth-attn zoo`'s.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "study", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="output folder for report.md, figures and CSVs")
     p.add_argument("--data", type=Path, default=None,
                    help="held-out frame folder or bag with ground truth (default: ../shared's KITTI 2015 frames, "

@@ -8,22 +8,11 @@ from pathlib import Path
 from depth_attn.cli.common import add_command, parse_hw
 from depth_attn.inference.backends.base import BACKEND_CHOICES
 
-EXAMPLES = """  depth-attn sweep out/drive2 --configs all --out out/sweep
-  depth-attn sweep out/drive2 --configs meter-tiny-base,meter-tiny-pyra,meter-tiny-moh --max-frames 20
-  depth-attn sweep out/drive2 --configs my_configs.txt     # one network-size-variant[-placement] per line"""
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from depth_attn.cli.eval import add_eval_args
 
-    p = add_command(
-        subparsers, "sweep", "accuracy/latency sweep over model configurations, with a Pareto plot",
-        "Run offline evaluation over model configurations on one bag and write sweep.csv, pareto.png (RMSE "
-        "against p50 latency, frontier drawn, points labelled network/size/variant/placement) and pareto.md. "
-        "Each configuration takes weights auto: the trained checkpoint on this machine that covers it "
-        "(`depth-attn weights list`) is evaluated; the others are timed only and marked untrained. "
-        "Per-configuration CSVs and summaries go to OUT/configs/<config>/.",
-        EXAMPLES)
+    p = add_command(subparsers, "sweep")
     p.add_argument("bag", type=Path, help="the bag folder (or its .mcap / .db3 file)")
     p.add_argument("--configs", default="all",
                    help="'all' (every registry configuration), a file with one name per line, or comma-separated "

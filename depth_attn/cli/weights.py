@@ -9,52 +9,18 @@ from depth_attn.cli.common import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_command(
-        subparsers, "weights", "list, fetch or import checkpoints",
-        "Manage checkpoints in the cache ($DEPTH_ATTN_HOME/weights, default ~/.cache/depth_attn/weights). Known "
-        "checkpoints are checked against their sha256; a file that does not match is refused and nothing is left "
-        "in the cache.",
-        "  depth-attn weights list\n"
-        "  depth-attn weights fetch meter-xxs-kitti\n"
-        "  depth-attn weights import meter-xxs-kitti ~/Downloads/meter_xxs_kitti.pth")
+    p = add_command(subparsers, "weights")
     sub = p.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
-    sub.add_parser(
-        "list",
-        help="known checkpoints and where they are on this machine",
-        description="Print every known checkpoint: the configuration it covers (network-size-variant-placement; "
-        "`weights: auto` picks it for that configuration), dataset, input size, output unit, whether its sha256 "
-        "is known (verified) and where it is on this machine (- if not here).",
-    ).set_defaults(func=run_list)
-    f = sub.add_parser(
-        "fetch",
-        help="download a known checkpoint (progress bar, checksum check)",
-        description="Download a known checkpoint into the cache. Example: depth-attn weights fetch meter-xxs-kitti. "
-        "Without internet, fetch it elsewhere and use `depth-attn weights import`.",
-    )
+    add_command(sub, "list", key="weights list").set_defaults(func=run_list)
+    f = add_command(sub, "fetch", key="weights fetch")
     f.add_argument("name", help="known checkpoint name, e.g. meter-xxs-kitti")
     f.add_argument("--url", default=None, help="download from this URL instead of the upstream one (a mirror)")
     f.set_defaults(func=run_fetch)
-    i = add_command(
-        sub, "import", "take a local file as a known checkpoint, or a trained one with its card (checksum check)",
-        "Copy a local file into the cache under a known name, checked like a download, or take a checkpoint made "
-        "by `depth-attn train` with the NAME.json card beside it: it becomes known by its name and `weights: auto` "
-        "picks it for its configuration.",
-        "  depth-attn weights import meter-xxs-kitti ~/Downloads/meter_xxs_kitti.pth\n"
-        "  depth-attn weights import out/train/meter-tiny-meta/meter-xxs-meta-kitti.pth")
+    i = add_command(sub, "import", key="weights import")
     i.add_argument("name", help="known checkpoint name (e.g. meter-xxs-kitti), or the trained .pth file alone")
     i.add_argument("path", type=Path, nargs="?", default=None, help="the checkpoint file (with a known name)")
     i.set_defaults(func=run_import)
-    a = add_command(
-        sub, "average", "average trained checkpoints of one configuration into one, measured and carded",
-        "Write the uniform average of two or more checkpoints made by `depth-attn train` (each with its NAME.json "
-        "card beside it; all of one network, size, variant, placement, dataset and input size) to OUTPUT, measure "
-        "it on the held-out sets (data.val) of the first one's config, and write OUTPUT's card: its held-out "
-        "metrics, every input with its sha256 and held-out metrics, and as `command` the commands that made the "
-        "inputs followed by this one. Averaging gains when the inputs come from different starts or runs; two "
-        "fine-tunings of one parent average to what either gives.",
-        "  depth-attn weights average out/soup/meter-xxs-meta-kitti.pth \\\n"
-        "      out/train/meta-a/meter-xxs-meta-kitti.pth out/train/meta-b/meter-xxs-meta-kitti.pth\n"
-        "  depth-attn weights import out/soup/meter-xxs-meta-kitti.pth")
+    a = add_command(sub, "average", key="weights average")
     a.add_argument("output", type=Path, help="the averaged checkpoint to write (.pth; its card goes beside it)")
     a.add_argument("inputs", type=Path, nargs="+", help="two or more trained checkpoints (.pth with cards)")
     a.add_argument("--name", default=None, help="checkpoint name on the card (default: the first input's)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from depth_attn.cli.common import parse_hw
+from depth_attn.cli.common import add_command, parse_hw
 from depth_attn.models.registry import NETWORKS, PLACEMENTS, SIZES, VARIANTS
 
 EPILOG = """\
@@ -21,17 +21,7 @@ examples:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "zoo",
-        help="list the model configurations with parameters, GMACs and official weights",
-        description="List every valid configuration of the efficient-attention model zoo with its parameter count, "
-        "its multiply-accumulates (GMACs, convolutions and matrix products, counted with torch.utils.flop_counter "
-        "on the meta device: exact and fast, nothing is allocated) at an input resolution, and the official "
-        "checkpoints it can load (`depth-attn weights list`). Without --resolution each network is counted at the "
-        "study's KITTI input: METER 192x636, PixelFormer and NeWCRFs 352x1216.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "zoo", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--network", nargs="+", choices=NETWORKS, default=list(NETWORKS), help="networks to list (default: all)"
     )
