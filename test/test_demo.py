@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -81,13 +82,13 @@ def test_contact_sheet_layout_and_content(demo_run):
             panels += 1
         # column 0: the frame itself; column 1: the prediction the depth node published, on the sheet's scale
         # (the top rows hold the label)
-        rgb = visuals.resize(read_rgb(frames[ordinal]), (pw, ph))
+        rgb = cv2.resize(read_rgb(frames[ordinal]), (pw, ph), interpolation=cv2.INTER_AREA)
         x0 = visuals.GAP
         assert np.abs(sheet[y + 30 : y + ph, x0 : x0 + pw].astype(float) - rgb[30:]).mean() < 2.0
         pred = read_depth_png(prediction_path(eval_dir, ordinal))
         pred[pred == 0] = np.nan
         layout_top = min(80.0, max(10.0, 10.0 * np.ceil(np.percentile(_sample_gt(rows), 99) / 10.0)))
-        expected = visuals.resize(colorize_depth(pred, 0.0, layout_top), (pw, ph))
+        expected = cv2.resize(colorize_depth(pred, 0.0, layout_top), (pw, ph), interpolation=cv2.INTER_AREA)
         x1 = visuals.GAP + pw + visuals.GAP
         assert np.abs(sheet[y : y + ph, x1 : x1 + pw].astype(float) - expected).mean() < 2.0
     assert panels == 4 * len(rows) == 4 * min(6, len(scored))
@@ -115,7 +116,8 @@ def test_animation_is_rgb_above_depth_for_every_scored_frame(demo_run):
         assert gif.info["duration"] == 100  # 10 Hz, the drive's rate
         gif.seek(0)
         first = np.asarray(gif.convert("RGB")).astype(float)
-    top = visuals.resize(read_rgb(sorted((sample_drive() / "image_02" / "data").glob("*.jpg"))[scored[0]]), (621, 188))
+    first = read_rgb(sorted((sample_drive() / "image_02" / "data").glob("*.jpg"))[scored[0]])
+    top = cv2.resize(first, (621, 188), interpolation=cv2.INTER_AREA)
     assert np.abs(first[30:188] - top[30:]).mean() < 8.0  # 256-colour GIF of the first frame
 
 
