@@ -116,8 +116,8 @@ def test_animation_is_rgb_above_depth_for_every_scored_frame(demo_run):
         assert gif.info["duration"] == 100  # 10 Hz, the drive's rate
         gif.seek(0)
         first = np.asarray(gif.convert("RGB")).astype(float)
-    first = read_rgb(sorted((sample_drive() / "image_02" / "data").glob("*.jpg"))[scored[0]])
-    top = cv2.resize(first, (621, 188), interpolation=cv2.INTER_AREA)
+    frame = read_rgb(sorted((sample_drive() / "image_02" / "data").glob("*.jpg"))[scored[0]])
+    top = cv2.resize(frame, (621, 188), interpolation=cv2.INTER_AREA)
     assert np.abs(first[30:188] - top[30:]).mean() < 8.0  # 256-colour GIF of the first frame
 
 
