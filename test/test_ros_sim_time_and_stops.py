@@ -70,7 +70,7 @@ def test_a_sim_time_node_without_a_clock_warns(tmp_path):
     ns = f"/t{uuid.uuid4().hex[:8]}"
     proc = _eval_process(ns, tmp_path / "eval", "use_sim_time:=true")
     try:
-        time.sleep(8.0)  # the warning comes 5 s after start (no timed assert: the output is read after the stop)
+        time.sleep(13.0)  # the warning comes 10 s after start (no timed assert: the output is read after the stop)
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)
     finally:

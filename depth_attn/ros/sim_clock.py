@@ -16,15 +16,17 @@ def steady_timer(node: Node, period_s: float, callback, **kwargs):
     return node.create_timer(period_s, callback, clock=Clock(clock_type=ClockType.STEADY_TIME), **kwargs)
 
 
-def warn_without_clock(node: Node, after_s: float = 5.0) -> None:
-    """With ``use_sim_time`` true: one warning if nothing publishes /clock ``after_s`` seconds from now."""
+def warn_without_clock(node: Node, after_s: float = 10.0) -> None:
+    """With ``use_sim_time`` true: one warning if, ``after_s`` seconds from now, nothing publishes /clock
+    and no clock message has arrived. Not sooner: in a launch file the player's process may take several
+    seconds on a loaded CPU before its /clock publisher is discovered."""
     if not node.get_parameter("use_sim_time").value:
         return
     timer = None
 
     def check() -> None:
         timer.cancel()
-        if node.count_publishers(CLOCK_TOPIC) == 0:
+        if node.count_publishers(CLOCK_TOPIC) == 0 and node.get_clock().now().nanoseconds == 0:
             node.get_logger().warning(
                 f"use_sim_time is true but nothing publishes {CLOCK_TOPIC} after {after_s:g} s: this node's time "
                 "stands still (stamps of 0, timers on ROS time never fire). Play the bag with a clock "
