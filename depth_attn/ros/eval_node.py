@@ -85,6 +85,7 @@ class EvalNode(Node):
         self.timer = steady_timer(self, 0.2, self._check_idle)  # real seconds, under use_sim_time too
         self._last_depth_at: Optional[float] = None  # time.monotonic() of the last depth / ground truth received
         self._last_gt_at: Optional[float] = None
+        self._gt_since_depth = 0  # ground-truth frames received since the last depth
         warn_without_clock(self)
         self.worker = threading.Thread(target=self._work, name=f"{node_name}-worker", daemon=True)
         self.worker.start()
@@ -96,10 +97,12 @@ class EvalNode(Node):
     def _on_depth(self, msg: Image) -> None:
         received_ns = time.time_ns()
         self._last_depth_at = time.monotonic()
+        self._gt_since_depth = 0
         self._queue.put(("depth", msg, received_ns))
 
     def _on_gt(self, msg: Image) -> None:
         self._last_gt_at = time.monotonic()
+        self._gt_since_depth += 1
         self._queue.put(("gt", msg, 0))
 
     def _on_timing(self, msg: DiagnosticArray) -> None:
@@ -166,9 +169,12 @@ class EvalNode(Node):
     def depth_stopped(self, silence_s: float) -> Optional[str]:
         """Why the depth node is taken as stopped (ground truth came after its last depth, and no depth for
         ``silence_s``), else None; never with ``depth_timeout`` 0. A depth node that never answered is
-        still starting (loading, building an engine): only one that answered and then fell silent stopped."""
+        still starting (loading, building an engine): only one that answered and then fell silent stopped.
+        One unanswered frame is a frame dropped while the network was busy (its ground truth can arrive
+        after the depth of the frame before): a stop takes two in a row."""
         last_depth, last_gt = self._last_depth_at, self._last_gt_at
-        if float(self.params["depth_timeout"]) <= 0 or last_depth is None or last_gt is None or last_gt <= last_depth:
+        if float(self.params["depth_timeout"]) <= 0 or last_depth is None or last_gt is None or last_gt <= last_depth \
+                or self._gt_since_depth < 2:
             return None
         silent = time.monotonic() - last_depth
         if silent <= silence_s:
