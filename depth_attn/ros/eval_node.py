@@ -85,7 +85,8 @@ class EvalNode(Node):
         self.timer = steady_timer(self, 0.2, self._check_idle)  # real seconds, under use_sim_time too
         self._last_depth_at: Optional[float] = None  # time.monotonic() of the last depth / ground truth received
         self._last_gt_at: Optional[float] = None
-        self._gt_since_depth = 0  # ground-truth frames received since the last depth
+        self._newest_depth_ns = -1  # the newest depth stamp received
+        self._gt_ahead: set = set()  # ground-truth stamps newer than every depth received
         warn_without_clock(self)
         self.worker = threading.Thread(target=self._work, name=f"{node_name}-worker", daemon=True)
         self.worker.start()
@@ -97,12 +98,17 @@ class EvalNode(Node):
     def _on_depth(self, msg: Image) -> None:
         received_ns = time.time_ns()
         self._last_depth_at = time.monotonic()
-        self._gt_since_depth = 0
+        stamp = convert.stamp_to_ns(msg.header.stamp)
+        if stamp > self._newest_depth_ns:
+            self._newest_depth_ns = stamp
+            self._gt_ahead = {s for s in self._gt_ahead if s > stamp}
         self._queue.put(("depth", msg, received_ns))
 
     def _on_gt(self, msg: Image) -> None:
         self._last_gt_at = time.monotonic()
-        self._gt_since_depth += 1
+        stamp = convert.stamp_to_ns(msg.header.stamp)
+        if stamp > self._newest_depth_ns:
+            self._gt_ahead.add(stamp)
         self._queue.put(("gt", msg, 0))
 
     def _on_timing(self, msg: DiagnosticArray) -> None:
@@ -171,10 +177,10 @@ class EvalNode(Node):
         ``silence_s``), else None; never with ``depth_timeout`` 0. A depth node that never answered is
         still starting (loading, building an engine): only one that answered and then fell silent stopped.
         One unanswered frame is a frame dropped while the network was busy (its ground truth can arrive
-        after the depth of the frame before): a stop takes two in a row."""
+        after the depth of the frame before): a stop takes two frames (stamps) newer than every depth."""
         last_depth, last_gt = self._last_depth_at, self._last_gt_at
         if float(self.params["depth_timeout"]) <= 0 or last_depth is None or last_gt is None or last_gt <= last_depth \
-                or self._gt_since_depth < 2:
+                or len(self._gt_ahead) < 2:
             return None
         silent = time.monotonic() - last_depth
         if silent <= silence_s:
