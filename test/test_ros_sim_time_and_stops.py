@@ -34,10 +34,11 @@ def _eval_process(ns: str, out, *params: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
 
 
-def test_eval_says_the_depth_node_stopped_and_exits_non_zero(tmp_path):
-    """Depth for the first two frames, then ground truth only (the depth node was killed)."""
+def _feed_eval(tmp_path, frames: int, answered: int, period_s: float, *params: str) -> tuple:
+    """An eval node in its own process fed ``frames`` ground-truth frames, the first ``answered`` of them
+    with their depth, ``period_s`` apart: (its exit code, its output)."""
     ns = f"/t{uuid.uuid4().hex[:8]}"
-    proc = _eval_process(ns, tmp_path / "eval", "depth_timeout:=2.0", "idle_timeout:=30.0")
+    proc = _eval_process(ns, tmp_path / "eval", *params)
     context = Context()
     rclpy.init(args=[], context=context)
     node = rclpy.create_node(f"feeder_{ns[2:]}", context=context)
@@ -48,21 +49,27 @@ def test_eval_says_the_depth_node_stopped_and_exits_non_zero(tmp_path):
         assert wait_until(lambda: pub_gt.get_subscription_count() == 1 and pub_depth.get_subscription_count() == 1,
                           30.0), "the eval node did not come up"
         depth = np.full((20, 30), 10.0, np.float32)
-        for frame in range(12):
+        for frame in range(frames):
             header = convert.make_header("cam", time.time_ns())
             pub_gt.publish(convert.depth_to_image(depth, header))
-            if frame < 2:
+            if frame < answered:
                 pub_depth.publish(convert.depth_to_image(depth * 1.1, header))
-            time.sleep(0.4)
+            time.sleep(period_s)
             if proc.poll() is not None:
                 break
-        output, _ = proc.communicate(timeout=30)
+        output, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
         node.destroy_node()
         rclpy.shutdown(context=context)
-    assert proc.returncode == 1, output
+    return proc.returncode, output
+
+
+def test_eval_says_the_depth_node_stopped_and_exits_non_zero(tmp_path):
+    """Depth for the first two frames, then ground truth only (the depth node was killed)."""
+    returncode, output = _feed_eval(tmp_path, 12, 2, 0.4, "depth_timeout:=2.0", "idle_timeout:=30.0")
+    assert returncode == 1, output
     assert "the depth node stopped answering: no depth on" in output and "while ground truth kept coming" in output
     assert "dropped" in output  # the table is still printed, with what was scored
 
@@ -70,31 +77,8 @@ def test_eval_says_the_depth_node_stopped_and_exits_non_zero(tmp_path):
 def test_one_frame_dropped_at_the_end_is_a_drop_not_a_stop(tmp_path):
     """The last frame's ground truth with no depth (dropped while the network was busy, as on a robot):
     the run ends by its idle time-out with exit code 0 and the drop counted, not as a stopped node."""
-    ns = f"/t{uuid.uuid4().hex[:8]}"
-    proc = _eval_process(ns, tmp_path / "eval", "depth_timeout:=2.0", "idle_timeout:=3.0")
-    context = Context()
-    rclpy.init(args=[], context=context)
-    node = rclpy.create_node(f"feeder_{ns[2:]}", context=context)
-    try:
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        pub_depth = node.create_publisher(Image, f"{ns}/depth", qos)
-        pub_gt = node.create_publisher(Image, f"{ns}/gt", qos)
-        assert wait_until(lambda: pub_gt.get_subscription_count() == 1 and pub_depth.get_subscription_count() == 1,
-                          30.0), "the eval node did not come up"
-        depth = np.full((20, 30), 10.0, np.float32)
-        for frame in range(4):
-            header = convert.make_header("cam", time.time_ns())
-            pub_gt.publish(convert.depth_to_image(depth, header))
-            if frame < 3:
-                pub_depth.publish(convert.depth_to_image(depth * 1.1, header))
-            time.sleep(0.3)
-        output, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        node.destroy_node()
-        rclpy.shutdown(context=context)
-    assert proc.returncode == 0, output
+    returncode, output = _feed_eval(tmp_path, 4, 3, 0.3, "depth_timeout:=2.0", "idle_timeout:=3.0")
+    assert returncode == 0, output
     assert "stopped answering" not in output
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["frames"]["received"] == 3, summary["frames"]
