@@ -4,6 +4,10 @@ back on reliable (default QoS) subscriptions."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -14,7 +18,8 @@ import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
 
 
 def unique(prefix: str) -> str:
@@ -102,3 +107,34 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, period: flo
             return True
         time.sleep(period)
     return predicate()
+
+
+def eval_node_process(ns: str, out, *params: str) -> subprocess.Popen:
+    """An eval node in its own process scoring ``ns``/depth against ``ns``/gt into ``out``; ``params``
+    as ``name:=value``."""
+    cmd = [sys.executable, "-m", "depth_attn.ros.eval_node", "--ros-args", "-r", f"__node:=eval_{ns[2:]}",
+           "-r", f"depth/image_rect:={ns}/depth", "-r", f"ground_truth:={ns}/gt", "-p", f"out_dir:={out}"]
+    for param in params:
+        cmd += ["-p", param]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+
+
+@contextlib.contextmanager
+def eval_feeder(ns: str, proc: subprocess.Popen):
+    """(depth publisher, ground-truth publisher) on ``ns`` once the eval node ``proc`` subscribes to
+    both; afterwards the feeder is closed and ``proc`` killed if it still runs."""
+    context = Context()
+    rclpy.init(args=[], context=context)
+    node = rclpy.create_node(f"feeder_{ns[2:]}", context=context)
+    try:
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        pub_depth = node.create_publisher(Image, f"{ns}/depth", qos)
+        pub_gt = node.create_publisher(Image, f"{ns}/gt", qos)
+        assert wait_until(lambda: pub_gt.get_subscription_count() == 1 and pub_depth.get_subscription_count() == 1,
+                          30.0), "the eval node did not come up"
+        yield pub_depth, pub_gt
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        node.destroy_node()
+        rclpy.shutdown(context=context)

@@ -4,10 +4,7 @@ the CSV (rows are flushed one by one) and a summary."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 
@@ -20,9 +17,8 @@ from depth_attn.evaluation.online import OnlineEvaluator
 from depth_attn.metrics import evaluate_depth
 
 rclpy = pytest.importorskip("rclpy")
-from rclpy.context import Context  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+
+from ros_harness import eval_feeder, eval_node_process  # noqa: E402
 
 from depth_attn.ros import convert  # noqa: E402
 
@@ -98,22 +94,8 @@ def test_timing_may_come_after_the_pair_and_rows_keep_their_order(tmp_path, fram
 def test_sigint_keeps_every_scored_frame(tmp_path, frames):
     ns = f"/t{uuid.uuid4().hex[:8]}"
     out = tmp_path / "eval"
-    cmd = [sys.executable, "-m", "depth_attn.ros.eval_node", "--ros-args", "-r", f"__node:=eval_{ns[2:]}",
-           "-r", f"depth/image_rect:={ns}/depth", "-r", f"ground_truth:={ns}/gt", "-p", f"out_dir:={out}",
-           "-p", "expected_frames:=10"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
-    context = Context()
-    rclpy.init(args=[], context=context)
-    node = rclpy.create_node(f"feeder_{ns[2:]}", context=context)
-    try:
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        pub_depth = node.create_publisher(Image, f"{ns}/depth", qos)
-        pub_gt = node.create_publisher(Image, f"{ns}/gt", qos)
-        deadline = time.monotonic() + 30
-        while (pub_depth.get_subscription_count() == 0 or pub_gt.get_subscription_count() == 0) and \
-                time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert pub_gt.get_subscription_count() == 1, "the eval node did not come up"
+    proc = eval_node_process(ns, out, "expected_frames:=10")
+    with eval_feeder(ns, proc) as (pub_depth, pub_gt):
         for gt, pred in frames:
             header = convert.make_header("cam", time.time_ns())  # stamped at sending, as the player restamps
             pub_gt.publish(convert.depth_to_image(gt, header))
@@ -126,11 +108,6 @@ def test_sigint_keeps_every_scored_frame(tmp_path, frames):
         assert len(rows_before) == 3 and proc.poll() is None
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        node.destroy_node()
-        rclpy.shutdown(context=context)
     assert proc.returncode == 0, output
     rows = read_csv(out / "frames.csv")
     assert [r["frame"] for r in rows] == [0, 1, 2]

@@ -5,10 +5,7 @@ depth node stopped answering says so and exits non-zero; the package's player pu
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 
@@ -17,37 +14,18 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from rclpy.context import Context  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from ros_harness import RosSession, unique, wait_until  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+from ros_harness import RosSession, eval_feeder, eval_node_process, unique, wait_until  # noqa: E402
 
 from depth_attn.ros import convert  # noqa: E402
-
-
-def _eval_process(ns: str, out, *params: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "depth_attn.ros.eval_node", "--ros-args", "-r", f"__node:=eval_{ns[2:]}",
-           "-r", f"depth/image_rect:={ns}/depth", "-r", f"ground_truth:={ns}/gt", "-p", f"out_dir:={out}"]
-    for param in params:
-        cmd += ["-p", param]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
 
 
 def _feed_eval(tmp_path, frames: int, answered: int, period_s: float, *params: str) -> tuple:
     """An eval node in its own process fed ``frames`` ground-truth frames, the first ``answered`` of them
     with their depth, ``period_s`` apart: (its exit code, its output)."""
     ns = f"/t{uuid.uuid4().hex[:8]}"
-    proc = _eval_process(ns, tmp_path / "eval", *params)
-    context = Context()
-    rclpy.init(args=[], context=context)
-    node = rclpy.create_node(f"feeder_{ns[2:]}", context=context)
-    try:
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        pub_depth = node.create_publisher(Image, f"{ns}/depth", qos)
-        pub_gt = node.create_publisher(Image, f"{ns}/gt", qos)
-        assert wait_until(lambda: pub_gt.get_subscription_count() == 1 and pub_depth.get_subscription_count() == 1,
-                          30.0), "the eval node did not come up"
+    proc = eval_node_process(ns, tmp_path / "eval", *params)
+    with eval_feeder(ns, proc) as (pub_depth, pub_gt):
         depth = np.full((20, 30), 10.0, np.float32)
         for frame in range(frames):
             header = convert.make_header("cam", time.time_ns())
@@ -58,11 +36,6 @@ def _feed_eval(tmp_path, frames: int, answered: int, period_s: float, *params: s
             if proc.poll() is not None:
                 break
         output, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        node.destroy_node()
-        rclpy.shutdown(context=context)
     return proc.returncode, output
 
 
@@ -86,7 +59,7 @@ def test_one_frame_dropped_at_the_end_is_a_drop_not_a_stop(tmp_path):
 
 def test_a_sim_time_node_without_a_clock_warns(tmp_path):
     ns = f"/t{uuid.uuid4().hex[:8]}"
-    proc = _eval_process(ns, tmp_path / "eval", "use_sim_time:=true")
+    proc = eval_node_process(ns, tmp_path / "eval", "use_sim_time:=true")
     try:
         time.sleep(13.0)  # the warning comes 10 s after start (no timed assert: the output is read after the stop)
         proc.send_signal(signal.SIGINT)
